@@ -1,0 +1,111 @@
+"""upfirdn2d: upsample, pad, FIR-filter and downsample a batch of 2-D images.
+
+Semantics (generator-spec section 3), per channel:
+1. insert `up - 1` zeros after every sample (both axes);
+2. pad with zeros by `padding` (negative values crop);
+3. convolve with `f` (a true convolution unless `flip_filter`; a 1-D filter is
+   separable, applied along x then y; `f` is scaled by `gain ** (f.ndim / 2)`),
+   keeping only outputs whose footprint lies fully inside;
+4. keep every `down`-th sample.
+Output width = (W * up + x0 + x1 - taps_x + down) // down; likewise height.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import torch
+
+from . import common
+from .polyphase import resample
+
+
+def correlation_kernels(f: Optional[torch.Tensor], gain: float, flip_filter: bool,
+                        like: torch.Tensor) -> list[torch.Tensor]:
+    """The passes that apply `f`: each a 2-D kernel in correlation order, gain folded in.
+
+    A 1-D filter gives two passes ([1, taps] along x, then [taps, 1] along y);
+    a 2-D filter gives one; None gives one 1x1 pass of value `gain`.
+    Kernels are float32 (float64 for float64 inputs) on `like`'s device.
+    """
+    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+    if f is None:
+        return [torch.full([1, 1], float(gain), dtype=dtype, device=like.device)]
+    f = f.to(device=like.device, dtype=dtype)
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        return [f * gain]
+    return [(f * gain).reshape(1, -1), f.reshape(-1, 1)]
+
+
+def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: common.IntOrPair = 1,
+              down: common.IntOrPair = 1, padding: Union[int, Sequence[int]] = 0,
+              flip_filter: bool = False, gain: float = 1, impl: str = 'auto') -> torch.Tensor:
+    """Pad, upsample, filter and downsample a batch of 2-D images.
+
+    Args:
+        x: [batch, channels, height, width], float16/32/64, CPU or CUDA.
+        f: None (identity), 1-D [taps] (separable) or 2-D [taps_y, taps_x] filter.
+        up: upsampling factor, int or [x, y].
+        down: downsampling factor, int or [x, y].
+        padding: int, [x, y] or [x0, x1, y0, y1], at the upsampled rate.
+        flip_filter: False = convolution, True = correlation.
+        gain: overall scaling of the signal magnitude (use up**2 to upsample).
+        impl: 'auto', 'ref' (pure PyTorch) or 'cuda'.
+    Returns:
+        [batch, channels, out_height, out_width] in x's dtype.
+    """
+    common.check_input(x)
+    common.check_filter(f, 'f')
+    ux, uy = common.parse_factor(up, 'up')
+    dx, dy = common.parse_factor(down, 'down')
+    pad = common.parse_padding(padding)
+    common.resolve_impl('upfirdn2d', impl, x)
+    taps_x, taps_y = common.filter_size(f)
+    out_w = (x.shape[3] * ux + pad[0] + pad[1] - taps_x + dx) // dx
+    out_h = (x.shape[2] * uy + pad[2] + pad[3] - taps_y + dy) // dy
+    if out_w < 1 or out_h < 1:
+        raise ValueError(f'upfirdn2d: filter of {taps_x}x{taps_y} taps is larger than the padded input '
+                         f'({x.shape[3]}x{x.shape[2]} with up={up}, padding={padding})')
+    return _upfirdn2d_ref(x, f, (ux, uy), (dx, dy), pad, flip_filter, gain)
+
+
+def _upfirdn2d_ref(x, f, up, down, pad, flip_filter, gain):
+    kernels = correlation_kernels(f, gain, flip_filter, x)
+    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    # Reduced-precision inputs are filtered in float32 (as the CUDA kernels accumulate).
+    y = x.to(work_dtype) if x.device.type == 'cpu' and x.dtype != work_dtype else x
+    return apply_kernels(y, kernels, up, down, pad).to(x.dtype)
+
+
+def apply_kernels(x: torch.Tensor, kernels: list[torch.Tensor], up: tuple[int, int],
+                  down: tuple[int, int], pad: tuple[int, int, int, int]) -> torch.Tensor:
+    """Run the passes from `correlation_kernels` with polyphase resampling.
+
+    Always returns a new tensor (never `x` itself), so callers may modify it in place.
+    """
+    if len(kernels) == 1:
+        k = kernels[0]
+        if k.numel() == 1 and up == (1, 1) and down == (1, 1) and not any(pad):
+            return x * k.item()
+        return resample(x, k, up, down, pad)
+    x = resample(x, kernels[0], (up[0], 1), (down[0], 1), (pad[0], pad[1], 0, 0))
+    return resample(x, kernels[1], (1, up[1]), (1, down[1]), (0, 0, pad[2], pad[3]))
+
+
+def upsample2d(x: torch.Tensor, f: Optional[torch.Tensor], up: common.IntOrPair = 2,
+               padding: Union[int, Sequence[int]] = 0, flip_filter: bool = False,
+               gain: float = 1, impl: str = 'auto') -> torch.Tensor:
+    """Upsample by `up` keeping the image centred: output = input size * up (for padding 0).
+
+    The filter's footprint is compensated with padding
+    [x0 + (taps + up - 1) // 2, x1 + (taps - up) // 2, ...]; DC gain is up**2 * gain.
+    """
+    ux, uy = common.parse_factor(up, 'up')
+    px0, px1, py0, py1 = common.parse_padding(padding)
+    taps_x, taps_y = common.filter_size(f)
+    pad = [px0 + (taps_x + ux - 1) // 2, px1 + (taps_x - ux) // 2,
+           py0 + (taps_y + uy - 1) // 2, py1 + (taps_y - uy) // 2]
+    return upfirdn2d(x, f, up=(ux, uy), padding=pad, flip_filter=flip_filter,
+                     gain=gain * ux * uy, impl=impl)
