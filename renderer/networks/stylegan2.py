@@ -6,6 +6,7 @@ Module and tensor names match the published checkpoints
 
 from __future__ import annotations
 
+import copy
 from typing import Optional, Sequence
 
 import numpy as np
@@ -241,6 +242,10 @@ class Generator(torch.nn.Module):
                  **synthesis_kwargs,              # Arguments for SynthesisNetwork and SynthesisBlock.
                  ):
         super().__init__()
+        # Constructor arguments, as in the published checkpoints: enough to rebuild this network.
+        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}),
+                                              **synthesis_kwargs))
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim

@@ -9,6 +9,7 @@ sampling rates are in samples per unit.
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 import numpy as np
@@ -308,6 +309,10 @@ class Generator(torch.nn.Module):
                  **synthesis_kwargs,              # Arguments for SynthesisNetwork and SynthesisLayer.
                  ):
         super().__init__()
+        # Constructor arguments, as in the published checkpoints: enough to rebuild this network.
+        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}),
+                                              **synthesis_kwargs))
         self.z_dim = z_dim
         self.c_dim = c_dim
         self.w_dim = w_dim
