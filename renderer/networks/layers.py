@@ -97,7 +97,8 @@ class MappingNetwork(torch.nn.Module):
             layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
                                         lr_multiplier=lr_multiplier)
             setattr(self, f'fc{idx}', layer)
-        self.register_buffer('w_avg', torch.zeros([w_dim]))
+        if w_avg_beta is not None:  # As published: no w_avg (and no truncation) without a decay.
+            self.register_buffer('w_avg', torch.zeros([w_dim]))
 
     def forward(self, z: Optional[torch.Tensor], c: Optional[torch.Tensor], truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None) -> torch.Tensor:
@@ -115,6 +116,8 @@ class MappingNetwork(torch.nn.Module):
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
         if truncation_psi != 1:
+            if not hasattr(self, 'w_avg'):
+                raise ValueError('truncation needs w_avg, which this mapping network does not track (w_avg_beta=None)')
             avg = self.w_avg.to(x.dtype)
             if self.num_ws is None or truncation_cutoff is None:
                 x = avg.lerp(x, truncation_psi)
