@@ -1,0 +1,1 @@
+"""Test-only stand-in package named like the one published network pickles refer to."""
