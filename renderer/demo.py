@@ -20,24 +20,27 @@ DEMO_KWARGS = dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channe
 
 
 @torch.no_grad()
-def build_demo_network(seed: int = DEMO_SEED, calibration_samples: int = 8) -> stylegan3.Generator:
+def build_demo_network(seed: int = DEMO_SEED, calibration_samples: int = 2) -> stylegan3.Generator:
     """The same network (bit for bit, on one torch version) for the same seed; eval mode, CPU."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         G = stylegan3.Generator(**DEMO_KWARGS).eval()
+        z_avg = torch.randn([1000, G.z_dim])
         z = torch.randn([calibration_samples, G.z_dim])
-    ws = G.mapping(z, None)
-    G.mapping.w_avg.copy_(ws[:, 0].mean(dim=0))
-    _calibrate_magnitudes(G, ws)
+    G.mapping.w_avg.copy_(G.mapping(z_avg, None)[:, 0].mean(dim=0))
+    _calibrate(G, G.mapping(z, None))
     return G
 
 
-def _calibrate_magnitudes(G: stylegan3.Generator, ws: torch.Tensor) -> None:
-    """Set each layer's magnitude_ema to the mean square of its input, layer by layer."""
-    points = capture_points(G)
-    names = list(points)
-    layers = [points[n] for n in names[1:]]
+def _calibrate(G: stylegan3.Generator, ws: torch.Tensor) -> None:
+    """Set each layer's magnitude_ema to the mean square of its input, layer by layer, and
+    scale the ToRGB layer so that images have zero mean and a standard deviation of 0.5."""
+    layers = list(capture_points(G).values())[1:]
     x = G.synthesis.input(ws[:, 0])
     for layer, w in zip(layers, ws[:, 1:].unbind(dim=1)):
         layer.magnitude_ema.copy_(x.square().mean())
         x = layer(x, w)
+    torgb = layers[-1]
+    gain = 0.5 / (x.std(dim=[0, 2, 3]) * G.synthesis.output_scale)
+    torgb.weight.mul_(gain.reshape(-1, 1, 1, 1))
+    torgb.bias.copy_(-(x.mean(dim=[0, 2, 3]) - torgb.bias) * gain)

@@ -16,34 +16,8 @@ import numpy as np
 import torch
 
 from .demo import build_demo_network
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]."""
-    seeds = []
-    for part in text.split(','):
-        part = part.strip()
-        try:
-            if '-' in part[1:]:
-                lo, hi = part.split('-', 1) if not part.startswith('-') else part[1:].split('-', 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
-            else:
-                seeds.append(int(part))
-        except ValueError:
-            raise ValueError(f'invalid seed list {text!r}: expected e.g. "0-3,7"') from None
-    if any(s < 0 or s >= 2 ** 32 for s in seeds):
-        raise ValueError(f'seeds must lie in [0, 2**32), got {text!r}')
-    return seeds
-
-
-def latent_from_seed(seed: int, z_dim: int) -> torch.Tensor:
-    """The z [1, z_dim] of a seed: numpy RandomState(seed).randn, as in the published tools."""
-    return torch.from_numpy(np.random.RandomState(seed).randn(1, z_dim)).float()
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[C, H, W] image in [-1, 1] -> [H, W, C] uint8."""
-    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+from .imaging import to_uint8
+from .latents import latent_from_seed, parse_seeds
 
 
 @torch.no_grad()

@@ -1,0 +1,57 @@
+"""Turning tensors into displayable images: output images, feature-map channels, power spectra."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[C, H, W] image in [-1, 1] -> [H, W, C] uint8 (x * 127.5 + 128, clamped)."""
+    return (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def select_channels(x: torch.Tensor, base: int, count: int) -> torch.Tensor:
+    """Channels [base, base + count) of x [C, H, W], base clamped so that `count` channels exist."""
+    if count not in (1, 3):
+        raise ValueError(f'num_channels must be 1 or 3, got {count}')
+    channels = x.shape[0]
+    count = min(count, channels)
+    base = min(max(int(base), 0), channels - count)
+    return x[base:base + count]
+
+
+def feature_view(x: torch.Tensor, normalize: bool, gain_db: float) -> torch.Tensor:
+    """Scale selected feature channels [c, H, W] for display in [-1, 1]: per-channel max-abs, then gain."""
+    x = x.float()
+    if normalize:
+        x = x / x.abs().amax(dim=[1, 2], keepdim=True).clamp(1e-8, 1e8)
+    return x * (10 ** (gain_db / 20))
+
+
+def to_rgb(img: torch.Tensor) -> torch.Tensor:
+    """[1 or 3, H, W] -> [3, H, W] (grey replicated)."""
+    return img.expand(3, -1, -1) if img.shape[0] == 1 else img
+
+
+def power_spectrum_db(x: torch.Tensor, beta: float) -> torch.Tensor:
+    """Mean power spectrum in dB of x [C, H, W], DC at the centre: [H, W].
+
+    Each channel has its mean removed (so the DC spike does not swamp the view) and is
+    multiplied by a separable Kaiser window of the given beta before the FFT.
+    """
+    c, h, w = x.shape
+    window = torch.outer(torch.kaiser_window(h, periodic=False, beta=beta, dtype=torch.float64),
+                         torch.kaiser_window(w, periodic=False, beta=beta, dtype=torch.float64)).to(x.device)
+    x = x.double()
+    x = (x - x.mean(dim=[1, 2], keepdim=True)) * window
+    power = torch.fft.fftshift(torch.fft.fft2(x).abs().square().mean(dim=0))
+    return 10 * torch.log10(power.clamp_min(1e-30)).float()
+
+
+def spectrum_view(spectrum_db: torch.Tensor, range_db: float) -> torch.Tensor:
+    """dB spectrum [H, W] -> grey image [1, H, W] in [-1, 1], the top `range_db` dB mapped linearly."""
+    if not range_db > 0:
+        raise ValueError(f'fft_range_db must be positive, got {range_db}')
+    top = spectrum_db.max()
+    return ((spectrum_db - top) / range_db * 2 + 1).clamp(-1, 1).unsqueeze(0)
