@@ -34,13 +34,13 @@ def build_demo_network(seed: int = DEMO_SEED, calibration_samples: int = 2) -> s
 
 def _calibrate(G: stylegan3.Generator, ws: torch.Tensor) -> None:
     """Set each layer's magnitude_ema to the mean square of its input, layer by layer, and
-    scale the ToRGB layer so that images have zero mean and a standard deviation of 0.5."""
+    scale the ToRGB layer so that images have zero mean and a standard deviation of 0.35."""
     layers = list(capture_points(G).values())[1:]
     x = G.synthesis.input(ws[:, 0])
     for layer, w in zip(layers, ws[:, 1:].unbind(dim=1)):
         layer.magnitude_ema.copy_(x.square().mean())
         x = layer(x, w)
     torgb = layers[-1]
-    gain = 0.5 / (x.std(dim=[0, 2, 3]) * G.synthesis.output_scale)
+    gain = 0.35 / (x.std(dim=[0, 2, 3]) * G.synthesis.output_scale)
     torgb.weight.mul_(gain.reshape(-1, 1, 1, 1))
     torgb.bias.copy_(-(x.mean(dim=[0, 2, 3]) - torgb.bias) * gain)

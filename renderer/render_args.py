@@ -1,0 +1,108 @@
+"""Render arguments and results: the plain-data contract between the GUI and the renderer.
+
+The GUI fills a `RenderArgs` each frame; the renderer (in-process or in its own
+process) turns it into a `RenderResult`. Both are picklable plain data with no
+torch tensors, so they cross process boundaries cheaply (images travel through
+shared memory, see async_renderer.py).
+
+Coordinates: the image spans [-0.5, 0.5] on both axes, y points down;
+`translate` is in these units (1.0 = one image width), `rotate` in degrees,
+counter-clockwise as seen on screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+
+NOISE_MODES = ('const', 'random', 'none')
+DEVICES = ('auto', 'cpu', 'cuda', 'mps')
+
+
+@dataclass(frozen=True)
+class RenderArgs:
+    # Network.
+    network: str = ''                           # Path or http(s) URL; '' = the built-in demo network.
+    # Latent.
+    seed: float = 0.0                           # Seed; a fraction blends w of floor(seed) and floor(seed) + 1.
+    w: Optional[tuple[float, ...]] = None       # Explicit w, flattened [w_dim] or [num_ws * w_dim]; overrides seed.
+    class_idx: Optional[int] = None             # Class of a conditional network (None: class 0).
+    truncation_psi: float = 1.0                 # Truncation towards w_avg: 1 = none, 0 = the mean image.
+    truncation_cutoff: Optional[int] = None     # Truncate only the first N ws (None = all).
+    noise_mode: str = 'const'                   # StyleGAN2 noise: 'const', 'random' or 'none'.
+    noise_seed: int = 0                         # Seed of the 'random' noise, so renders are reproducible.
+    # Style mixing.
+    mix_seed: Optional[int] = None              # Seed whose w replaces the ws listed in mix_layers.
+    mix_layers: tuple[int, ...] = ()            # Indices into ws taken from mix_seed.
+    # Input transform of StyleGAN3 (the image is transformed; the network gets the inverse).
+    translate: tuple[float, float] = (0.0, 0.0)  # Image units (1.0 = one image width).
+    rotate: float = 0.0                         # Degrees, counter-clockwise on screen.
+    scale: tuple[float, float] = (1.0, 1.0)     # Scale along x and y.
+    shear: float = 0.0                          # Horizontal shear (x += shear * y).
+    mirror: tuple[bool, bool] = (False, False)  # Mirror along x, y.
+    untransform: bool = False                   # Resample the output back to the untransformed canvas.
+    # What to show.
+    layer: Optional[str] = None                 # Layer to show (a capture-point name); None = output image.
+    channel_base: int = 0                       # First channel shown of the layer.
+    num_channels: int = 3                       # 1 (grey) or 3 (RGB) channels.
+    normalize: bool = True                      # Scale the shown channels to unit standard deviation.
+    gain_db: float = 0.0                        # Extra gain in dB applied to the shown channels.
+    fft: bool = False                           # Show the power spectrum instead of the feature map.
+    fft_range_db: float = 50.0                  # Dynamic range of the spectrum view in dB.
+    fft_beta: float = 8.0                       # Kaiser window beta applied before the FFT.
+    fft_all_channels: bool = True               # Average the spectrum over all channels (else the shown ones).
+    # Execution.
+    device: str = 'auto'                        # 'auto' (CUDA -> MPS -> CPU), 'cpu', 'cuda' or 'mps'.
+    force_fp32: bool = False                    # Disable float16 layers on CUDA.
+
+    def replace(self, **changes: Any) -> 'RenderArgs':
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> 'RenderArgs':
+        """Parse arguments saved by to_json; unknown or malformed fields raise ValueError naming them."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f'not valid JSON: {e}') from None
+        if not isinstance(data, dict):
+            raise ValueError('render arguments must be a JSON object')
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f'unknown render argument(s): {", ".join(unknown)}')
+        for key in ('translate', 'scale', 'mirror', 'mix_layers', 'w'):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str                                   # Capture-point name, e.g. 'L3_52_512' or 'b64.conv0'.
+    shape: tuple[int, ...]                      # [N, C, H, W] of the layer output.
+    dtype: str                                  # 'float32' or 'float16'.
+    sampling_rate: Optional[float] = None       # Samples per image unit (StyleGAN3 layers).
+    cutoff: Optional[float] = None              # Cutoff frequency in cycles per image unit (StyleGAN3).
+
+
+@dataclass
+class RenderResult:
+    request_id: int = 0                         # Id of the RenderArgs request this answers.
+    args: Optional[RenderArgs] = None           # The arguments that produced it.
+    image: Optional[np.ndarray] = None          # uint8 [H, W, 3] (or [H, W, 1]) ready for display.
+    layers: list[LayerInfo] = field(default_factory=list)   # Every layer of the network, input to output.
+    stats: dict[str, float] = field(default_factory=dict)   # mean/std/min/max of the shown tensor.
+    timings: dict[str, float] = field(default_factory=dict)  # Milliseconds per stage, and 'total'.
+    error: Optional[str] = None                 # Readable error text; image may be None.
+    network: dict[str, Any] = field(default_factory=dict)   # Network description (architecture, sizes, label).
+    device: str = ''                            # Device that rendered, e.g. 'cpu' or 'cuda:0'.
+    impls: dict[str, str] = field(default_factory=dict)     # Op name -> 'cuda' or 'ref'.
+    ws: Optional[np.ndarray] = None             # float32 [num_ws, w_dim] actually used (for saving).
