@@ -12,9 +12,7 @@ mixed-precision default (fp16 on the flagged layers) and --force_fp32 are timed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -23,6 +21,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from renderer.networks import stylegan2, stylegan3  # noqa: E402
+from common import write_json  # noqa: E402
+from renderer.ops import implementation_status  # noqa: E402
 
 CONFIGS = {
     'stylegan3-t-256': (stylegan3.Generator, dict(img_resolution=256, channel_base=16384)),
@@ -102,12 +102,11 @@ def main() -> int:
                     print(f'{name:<18} {device_name:<6} {precision:<5} {batch:>5} {row["ms_per_image"]:>10.1f} '
                           f'{row["runs"]:>5} {peak}', flush=True)
             del G
-    env = dict(torch=torch.__version__, python=platform.python_version(), cpu_threads=torch.get_num_threads(),
-               machine=platform.machine(), cuda_device=torch.cuda.get_device_name() if 'cuda' in devices else None)
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as f:
-        json.dump(dict(environment=env, rows=rows), f, indent=2)
-    print(f'wrote {args.json}')
+    # Which implementation each op ran on CUDA tensors (kernel or reference fallback), and why.
+    implementations = implementation_status()
+    if 'cuda' in devices:
+        print('ops on CUDA: ' + ', '.join(f'{op}={s["impl"]}' for op, s in implementations.items()))
+    write_json(args.json, rows, cuda_device=torch.cuda.get_device_name() if 'cuda' in devices else None)
     return 0
 
 

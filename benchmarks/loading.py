@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,6 +26,7 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 import pickle_fixtures as pf  # noqa: E402
 from renderer import load_network, save_network  # noqa: E402
+from common import write_json  # noqa: E402
 from renderer.networks import stylegan3  # noqa: E402
 
 DISCRIMINATOR_PARAMS = 29_000_000  # About the size of a published 1024x1024 discriminator.
@@ -85,12 +84,7 @@ def main() -> int:
             print(f'{name:<28} {row["size_mb"]:>7.0f} {row["first_s"]:>8.2f} {row["median_s"]:>9.2f} '
                   f'{row["min_s"]:>7.2f} {row["runs"]:>5}', flush=True)
 
-    env = dict(torch=torch.__version__, python=platform.python_version(), cpu_threads=torch.get_num_threads(),
-               machine=platform.machine(), cpu_count=os.cpu_count())
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as f:
-        json.dump(dict(environment=env, rows=rows), f, indent=2)
-    print(f'wrote {args.json}')
+    write_json(args.json, rows)
     return 0
 
 

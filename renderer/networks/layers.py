@@ -5,6 +5,7 @@ Generator-spec section 1. Tensor names follow the published checkpoints.
 
 from __future__ import annotations
 
+import copy
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -124,6 +125,46 @@ class MappingNetwork(torch.nn.Module):
             else:
                 x = torch.cat([avg.lerp(x[:, :truncation_cutoff], truncation_psi), x[:, truncation_cutoff:]], dim=1)
         return x
+
+
+class GeneratorBase(torch.nn.Module):
+    """Mapping + synthesis with the published constructor arguments; subclasses set the synthesis class."""
+
+    architecture = ''                           # 'stylegan3' or 'stylegan2'.
+    synthesis_class: type = torch.nn.Module     # The SynthesisNetwork of the architecture.
+    default_mapping_layers = 8                  # Mapping depth when mapping_kwargs does not say.
+
+    def __init__(self,
+                 z_dim: int,                      # Input latent (z) dimensionality.
+                 c_dim: int,                      # Conditioning label (c) dimensionality.
+                 w_dim: int,                      # Intermediate latent (w) dimensionality.
+                 img_resolution: int,             # Output resolution.
+                 img_channels: int,               # Number of output colour channels.
+                 mapping_kwargs: Optional[dict] = None,  # Arguments for MappingNetwork.
+                 **synthesis_kwargs,              # Arguments for the synthesis network and its layers.
+                 ):
+        super().__init__()
+        # Constructor arguments, as in the published checkpoints: enough to rebuild this network.
+        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}),
+                                              **synthesis_kwargs))
+        self.z_dim = z_dim
+        self.c_dim = c_dim
+        self.w_dim = w_dim
+        self.img_resolution = img_resolution
+        self.img_channels = img_channels
+        self.synthesis = self.synthesis_class(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                              **synthesis_kwargs)
+        self.num_ws = self.synthesis.num_ws
+        mapping_kwargs = {'num_layers': self.default_mapping_layers, **(mapping_kwargs or {})}
+        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+
+    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1,
+                truncation_cutoff: Optional[int] = None, noise_mode: str = 'const',
+                force_fp32: bool = False) -> torch.Tensor:
+        """z [N, z_dim], c [N, c_dim] -> image [N, img_channels, res, res]."""
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
 
 
 def _check_shape(t: Optional[torch.Tensor], name: str, dim: int) -> None:

@@ -6,7 +6,6 @@ Module and tensor names match the published checkpoints
 
 from __future__ import annotations
 
-import copy
 from typing import Optional, Sequence
 
 import numpy as np
@@ -14,7 +13,7 @@ import torch
 
 from ..filters import setup_resample_filter
 from ..ops import bias_act, upfirdn2d, upsample2d
-from .layers import FullyConnectedLayer, MappingNetwork
+from .layers import FullyConnectedLayer, GeneratorBase
 from .modulation import modulated_conv
 
 NOISE_MODES = ('const', 'random', 'none')
@@ -227,38 +226,9 @@ class SynthesisNetwork(torch.nn.Module):
         return img.contiguous()
 
 
-class Generator(torch.nn.Module):
+class Generator(GeneratorBase):
     """StyleGAN2 generator: mapping + synthesis. Keyword arguments as in the published checkpoints."""
 
     architecture = 'stylegan2'
-
-    def __init__(self,
-                 z_dim: int,                      # Input latent (z) dimensionality.
-                 c_dim: int,                      # Conditioning label (c) dimensionality.
-                 w_dim: int,                      # Intermediate latent (w) dimensionality.
-                 img_resolution: int,             # Output resolution.
-                 img_channels: int,               # Number of output colour channels.
-                 mapping_kwargs: Optional[dict] = None,  # Arguments for MappingNetwork.
-                 **synthesis_kwargs,              # Arguments for SynthesisNetwork and SynthesisBlock.
-                 ):
-        super().__init__()
-        # Constructor arguments, as in the published checkpoints: enough to rebuild this network.
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}),
-                                              **synthesis_kwargs))
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **(mapping_kwargs or {}))
-
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1,
-                truncation_cutoff: Optional[int] = None, noise_mode: str = 'const',
-                force_fp32: bool = False) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
+    synthesis_class = SynthesisNetwork
+    default_mapping_layers = 8

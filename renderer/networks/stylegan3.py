@@ -9,7 +9,6 @@ sampling rates are in samples per unit.
 
 from __future__ import annotations
 
-import copy
 from typing import Optional
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 
 from ..filters import design_lowpass_filter
 from ..ops import filtered_lrelu
-from .layers import FullyConnectedLayer, MappingNetwork
+from .layers import FullyConnectedLayer, GeneratorBase
 from .modulation import modulated_conv
 
 
@@ -294,39 +293,9 @@ class SynthesisNetwork(torch.nn.Module):
         return x.to(torch.float32).contiguous()
 
 
-class Generator(torch.nn.Module):
+class Generator(GeneratorBase):
     """StyleGAN3 generator: mapping + synthesis. Keyword arguments as in the published checkpoints."""
 
     architecture = 'stylegan3'
-
-    def __init__(self,
-                 z_dim: int,                      # Input latent (z) dimensionality.
-                 c_dim: int,                      # Conditioning label (c) dimensionality.
-                 w_dim: int,                      # Intermediate latent (w) dimensionality.
-                 img_resolution: int,             # Output resolution.
-                 img_channels: int,               # Number of output colour channels.
-                 mapping_kwargs: Optional[dict] = None,  # Arguments for MappingNetwork.
-                 **synthesis_kwargs,              # Arguments for SynthesisNetwork and SynthesisLayer.
-                 ):
-        super().__init__()
-        # Constructor arguments, as in the published checkpoints: enough to rebuild this network.
-        self.init_kwargs = copy.deepcopy(dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                              img_channels=img_channels, mapping_kwargs=dict(mapping_kwargs or {}),
-                                              **synthesis_kwargs))
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        mapping_kwargs = {'num_layers': 2, **(mapping_kwargs or {})}
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-    def forward(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1,
-                truncation_cutoff: Optional[int] = None, noise_mode: str = 'const',
-                force_fp32: bool = False) -> torch.Tensor:
-        """z [N, z_dim], c [N, c_dim] -> image [N, img_channels, res, res]."""
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
+    synthesis_class = SynthesisNetwork
+    default_mapping_layers = 2
