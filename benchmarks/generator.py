@@ -97,15 +97,16 @@ def main() -> int:
                 for batch in (int(b) for b in args.batches.split(',')):
                     row = dict(config=name, device=device_name, precision=precision,
                                **time_row(G, batch, device, precision == 'fp32', args.repeats, args.budget))
+                    if device.type == 'cuda':  # what each op ran: the kernel, or the reference fallback
+                        row['ops'] = {op: s['impl'] for op, s in implementation_status().items()}
                     rows.append(row)
                     peak = f'{row["peak_mem_mb"]:8.0f}' if 'peak_mem_mb' in row else f'{"-":>8}'
                     print(f'{name:<18} {device_name:<6} {precision:<5} {batch:>5} {row["ms_per_image"]:>10.1f} '
                           f'{row["runs"]:>5} {peak}', flush=True)
             del G
-    # Which implementation each op ran on CUDA tensors (kernel or reference fallback), and why.
-    implementations = implementation_status()
-    if 'cuda' in devices:
-        print('ops on CUDA: ' + ', '.join(f'{op}={s["impl"]}' for op, s in implementations.items()))
+    if 'cuda' in devices:  # which implementation each op ran on CUDA tensors, and why
+        for op, status in implementation_status().items():
+            print(f'{op} on CUDA: {status["impl"]} ({status["reason"]})')
     write_json(args.json, rows, cuda_device=torch.cuda.get_device_name() if 'cuda' in devices else None)
     return 0
 

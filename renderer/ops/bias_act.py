@@ -1,4 +1,8 @@
-"""bias_act: add a per-channel bias, apply an activation, scale by a gain, clamp."""
+"""bias_act: add a per-channel bias, apply an activation, scale by a gain, clamp.
+
+The CUDA kernel (cuda/bias_act_core.h) is element-wise, float32 arithmetic;
+its gradient kernel recomputes the activation's derivative from x + b.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import common
+from . import common, cuda_build
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,19 @@ def bias_act(x: torch.Tensor, b: Optional[torch.Tensor] = None, dim: int = 1, ac
         if b.ndim != 1 or b.shape[0] != x.shape[dim]:
             raise ValueError(f'bias_act: b must have shape [{x.shape[dim]}] to match x.shape[{dim}], '
                              f'got {list(b.shape)}')
-    common.resolve_impl('bias_act', impl, x)
+    common.check_impl(impl)
     spec = ACTIVATIONS[act]
     alpha = float(alpha if alpha is not None else spec.def_alpha)
     gain = float(gain if gain is not None else spec.def_gain)
-    return _bias_act_ref(x, b, dim % x.ndim if b is not None else dim, spec, alpha, gain, clamp)
+    dim = dim % x.ndim if b is not None else dim
+    trivial = b is None and act == 'linear' and gain == 1 and clamp is None  # y = x: nothing to run
+    unsupported = None
+    if x.device.type == 'cuda':
+        unsupported = 'identity (nothing to compute)' if trivial else _cuda_unsupported(x)
+    if common.resolve_impl('bias_act', impl, x, unsupported) == 'cuda':
+        p = BiasActParams(dim, act, alpha, gain, None if clamp is None else float(clamp))
+        return _BiasActCuda.apply(x, b, p)
+    return _bias_act_ref(x, b, dim, spec, alpha, gain, clamp)
 
 
 def _bias_act_ref(x, b, dim, spec, alpha, gain, clamp):
@@ -75,3 +87,67 @@ def _bias_act_ref(x, b, dim, spec, alpha, gain, clamp):
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
     return x
+
+
+# --- CUDA kernel --------------------------------------------------------------------------
+
+ACT_IDS = {name: i for i, name in enumerate(ACTIVATIONS)}  # the order of AfvAct in cuda/bias_act.h
+PIECEWISE_LINEAR = ('linear', 'relu', 'lrelu')           # second derivative 0: double backward is exact
+
+
+def _cuda_unsupported(x: torch.Tensor) -> Optional[str]:
+    if x.dtype not in (torch.float16, torch.float32):
+        return f'{x.dtype} input (the kernel takes float16 and float32)'
+    return None
+
+
+@dataclass(frozen=True)
+class BiasActParams:
+    dim: int
+    act: str
+    alpha: float
+    gain: float
+    clamp: Optional[float]
+
+    def kernel_args(self) -> tuple:
+        return (self.dim, ACT_IDS[self.act], self.alpha, self.gain, math.inf if self.clamp is None else self.clamp)
+
+
+class _BiasActCuda(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, b, p: BiasActParams):
+        x = x.contiguous()
+        y = cuda_build.extension().bias_act_forward(x, b, *p.kernel_args())
+        ctx.save_for_backward(x, b)
+        ctx.p = p
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, b = ctx.saved_tensors
+        p = ctx.p
+        gx = _BiasActGradCuda.apply(gy, x, b, p)
+        gb = None
+        if ctx.needs_input_grad[1]:
+            dims = [i for i in range(gx.ndim) if i != p.dim]
+            gb = (gx.sum(dim=dims) if dims else gx).to(b.dtype)
+        return (gx if ctx.needs_input_grad[0] else None), gb, None
+
+
+class _BiasActGradCuda(torch.autograd.Function):
+    """gx = gy * act'(x + b) * gain (0 where clamped); linear in gy."""
+
+    @staticmethod
+    def forward(ctx, gy, x, b, p: BiasActParams):
+        ctx.save_for_backward(x, b)
+        ctx.p = p
+        return cuda_build.extension().bias_act_backward(gy.to(x.dtype).contiguous(), x, b, *p.kernel_args())
+
+    @staticmethod
+    def backward(ctx, ggx):
+        x, b = ctx.saved_tensors
+        p = ctx.p
+        if p.act not in PIECEWISE_LINEAR:
+            raise RuntimeError(f"bias_act: second-order gradients of act={p.act!r} are not implemented by the "
+                               f"CUDA kernel; use impl='ref' (or one of {PIECEWISE_LINEAR})")
+        return _BiasActGradCuda.apply(ggx, x, b, p), None, None, None

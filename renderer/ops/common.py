@@ -15,6 +15,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
+from . import cuda_build
+
 IntOrPair = Union[int, Sequence[int]]
 
 IMPLS = ('auto', 'ref', 'cuda')
@@ -88,17 +90,26 @@ def check_impl(impl: str) -> None:
         raise ValueError(f'impl must be one of {IMPLS}, got {impl!r}')
 
 
-def resolve_impl(op_name: str, impl: str, x: torch.Tensor) -> str:
+def resolve_impl(op_name: str, impl: str, x: torch.Tensor, unsupported: Optional[str] = None) -> str:
     """Choose the implementation for one call: 'ref' or 'cuda'.
 
-    'auto' takes the CUDA kernel for CUDA tensors when it is available and the
-    reference path otherwise; 'cuda' raises when the kernel cannot be used.
+    'auto' takes the CUDA kernel for CUDA tensors when it can be built (see
+    cuda_build) and supports the call (`unsupported` is None), the reference
+    path otherwise; CPU tensors always take the reference path. 'cuda' raises
+    RuntimeError when the kernel cannot be used, with the reason.
     """
     check_impl(impl)
     if impl == 'ref':
+        cuda_build.note_call(op_name, 'ref', "impl='ref' requested")
         return 'ref'
-    if impl == 'cuda':
-        if x.device.type != 'cuda':
+    if x.device.type != 'cuda':
+        if impl == 'cuda':
             raise RuntimeError(f"{op_name}: impl='cuda' needs a CUDA tensor, got one on {x.device}")
-        raise RuntimeError(f"{op_name}: impl='cuda' is not available: the CUDA kernels are not built in this version")
-    return 'ref'
+        cuda_build.note_call(op_name, 'ref', f'{x.device.type} tensor')
+        return 'ref'
+    if unsupported is not None:
+        if impl == 'cuda':
+            raise RuntimeError(f"{op_name}: impl='cuda' does not support this call: {unsupported}")
+        cuda_build.note_call(op_name, 'ref', f'not supported by the kernel: {unsupported}')
+        return 'ref'
+    return cuda_build.select(op_name, impl)

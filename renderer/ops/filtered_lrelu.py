@@ -8,18 +8,26 @@ output width = (W*up + x0 + x1 - (fu_taps - 1) - (fd_taps - 1) + (down - 1)) // 
 
 The reference path runs the upsampling and the downsampling as polyphase
 passes (see polyphase.py); the nonlinearity is the only full-rate work.
+The CUDA kernel (cuda/filtered_lrelu_core.h) fuses everything tile by tile in
+shared memory: the upsampled signal never reaches device memory. For the
+backward pass it keeps 2 bits per upsampled sample (negative branch, clamped);
+the gradient is the transposed chain of upfirdn2d calls (`input_gradient`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 
-from . import common
-from .upfirdn2d import apply_kernels, correlation_kernels
+from . import common, cuda_build
+from .upfirdn2d import apply_kernels, correlation_kernels, upfirdn2d
+
+CUDA_MAX_FACTOR = 4   # the kernel's shared-memory tiles always fit within these limits
+CUDA_MAX_TAPS = 24
 
 
 def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optional[torch.Tensor] = None,
@@ -66,7 +74,11 @@ def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optio
     if out_w < 1 or out_h < 1:
         raise ValueError(f'filtered_lrelu: filters of {fu_x} and {fd_x} taps are larger than the padded input '
                          f'({x.shape[3]}x{x.shape[2]} with up={up}, padding={padding})')
-    common.resolve_impl('filtered_lrelu', impl, x)
+    unsupported = _cuda_unsupported(x, fu, fd, up_x, down_x) if x.device.type == 'cuda' else None
+    if common.resolve_impl('filtered_lrelu', impl, x, unsupported) == 'cuda':
+        p = FlreluParams(up_x, down_x, pad, float(gain), float(slope), None if clamp is None else float(clamp),
+                         bool(flip_filter))
+        return _FilteredLReluCuda.apply(x, fu, fd, None if b is None else b.to(x.dtype), p)
     return _filtered_lrelu_ref(x, fu, fd, b, up_x, down_x, pad, float(gain), float(slope), clamp, flip_filter)
 
 
@@ -88,3 +100,97 @@ def _filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_fi
     y = apply_kernels(y, correlation_kernels(fd, 1, flip_filter, y), (1, 1), (down, down), (0, 0, 0, 0))
     return y.to(x.dtype)
 
+
+# --- CUDA kernel --------------------------------------------------------------------------
+
+def _cuda_unsupported(x, fu, fd, up, down) -> Optional[str]:
+    """Why the kernel cannot run this call, or None."""
+    if x.dtype not in (torch.float16, torch.float32):
+        return f'{x.dtype} input (the kernel takes float16 and float32)'
+    if max(up, down) > CUDA_MAX_FACTOR:
+        return f'up/down factors above {CUDA_MAX_FACTOR}'
+    for f, name in ((fu, 'fu'), (fd, 'fd')):
+        if f is not None:
+            if max(f.shape) > CUDA_MAX_TAPS:
+                return f'{name} with more than {CUDA_MAX_TAPS} taps'
+            if f.requires_grad and torch.is_grad_enabled():
+                return f'gradients with respect to {name}'
+    return None
+
+
+@dataclass(frozen=True)
+class FlreluParams:
+    up: int
+    down: int
+    pad: tuple[int, int, int, int]       # (x0, x1, y0, y1) at the upsampled rate
+    gain: float
+    slope: float
+    clamp: Optional[float]
+    flip: bool
+
+
+def input_gradient(gy: torch.Tensor, fu: Optional[torch.Tensor], fd: Optional[torch.Tensor],
+                   act_grad: Callable[[torch.Tensor], torch.Tensor], p: FlreluParams, in_hw: Sequence[int],
+                   upfirdn: Callable = upfirdn2d) -> torch.Tensor:
+    """Gradient of filtered_lrelu with respect to x + b, from the gradient `gy` of its output.
+
+    The transposed chain: the adjoint of the down filter (upfirdn by `down`
+    with the other filter orientation) gives the gradient at the upsampled
+    rate; `act_grad` multiplies it by the activation's derivative (gain,
+    slope, 0 where clamped); the adjoint of the up filter brings it back to
+    the input rate.
+    """
+    (fux, fuy), (fdx, fdy) = common.filter_size(fu), common.filter_size(fd)
+    h, w = in_hw
+    mid_w = w * p.up + p.pad[0] + p.pad[1] - fux + 1
+    mid_h = h * p.up + p.pad[2] + p.pad[3] - fuy + 1
+    out_h, out_w = gy.shape[2:]
+    g = upfirdn(gy, fd, up=p.down, padding=[fdx - 1, mid_w - out_w * p.down, fdy - 1, mid_h - out_h * p.down],
+                flip_filter=not p.flip)
+    g = act_grad(g)
+    pad = [fux - 1 - p.pad[0], fux - 1 - p.pad[1], fuy - 1 - p.pad[2], fuy - 1 - p.pad[3]]
+    return upfirdn(g, fu, down=p.up, padding=pad, flip_filter=not p.flip, gain=p.up * p.up)
+
+
+class _FilteredLReluCuda(torch.autograd.Function):
+    """The fused kernel; with gradients required it also returns the 2-bit activation codes."""
+
+    @staticmethod
+    def forward(ctx, x, fu, fd, b, p: FlreluParams):
+        need_mask = ctx.needs_input_grad[0] or ctx.needs_input_grad[3]
+        clamp = math.inf if p.clamp is None else p.clamp
+        y, mask = cuda_build.extension().filtered_lrelu_forward(
+            x, fu, fd, b, p.up, p.down, *p.pad, p.flip, p.gain, p.slope, clamp, need_mask)
+        ctx.save_for_backward(mask, fu, fd)
+        ctx.p = p
+        ctx.x_info = (tuple(x.shape[2:]), x.dtype, None if b is None else b.dtype)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        mask, fu, fd = ctx.saved_tensors
+        p = ctx.p
+        in_hw, x_dtype, b_dtype = ctx.x_info
+        gx = gb = None
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[3]:
+            g = input_gradient(gy.float(), fu, fd, lambda g: _ActGrad.apply(g, mask, p.gain, p.slope), p, in_hw)
+            if ctx.needs_input_grad[0]:
+                gx = g.to(x_dtype)
+            if ctx.needs_input_grad[3]:
+                gb = g.sum(dim=[0, 2, 3]).to(b_dtype)
+        return gx, None, None, gb, None
+
+
+class _ActGrad(torch.autograd.Function):
+    """g * activation derivative, from the codes; linear in g, so its gradient is itself."""
+
+    @staticmethod
+    def forward(ctx, g, mask, gain, slope):
+        ctx.save_for_backward(mask)
+        ctx.gain, ctx.slope = gain, slope
+        return cuda_build.extension().filtered_lrelu_mask_grad(g.float().contiguous(), mask, gain, slope)
+
+    @staticmethod
+    def backward(ctx, gg):
+        mask, = ctx.saved_tensors
+        return _ActGrad.apply(gg, mask, ctx.gain, ctx.slope), None, None, None

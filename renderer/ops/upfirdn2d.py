@@ -12,12 +12,16 @@ Output width = (W * up + x0 + x1 - taps_x + down) // down; likewise height.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
 import torch
 
-from . import common
+from . import common, cuda_build
 from .polyphase import resample
+
+CUDA_MAX_FACTOR = 8   # the kernel's shared-memory tiles always fit within these limits
+CUDA_MAX_TAPS = 64
 
 
 def correlation_kernels(f: Optional[torch.Tensor], gain: float, flip_filter: bool,
@@ -61,14 +65,77 @@ def upfirdn2d(x: torch.Tensor, f: Optional[torch.Tensor], up: common.IntOrPair =
     ux, uy = common.parse_factor(up, 'up')
     dx, dy = common.parse_factor(down, 'down')
     pad = common.parse_padding(padding)
-    common.resolve_impl('upfirdn2d', impl, x)
+    common.check_impl(impl)
     taps_x, taps_y = common.filter_size(f)
     out_w = (x.shape[3] * ux + pad[0] + pad[1] - taps_x + dx) // dx
     out_h = (x.shape[2] * uy + pad[2] + pad[3] - taps_y + dy) // dy
     if out_w < 1 or out_h < 1:
         raise ValueError(f'upfirdn2d: filter of {taps_x}x{taps_y} taps is larger than the padded input '
                          f'({x.shape[3]}x{x.shape[2]} with up={up}, padding={padding})')
+    unsupported = _cuda_unsupported(x, f, (ux, uy, dx, dy)) if x.device.type == 'cuda' else None
+    if common.resolve_impl('upfirdn2d', impl, x, unsupported) == 'cuda':
+        return _Upfirdn2dCuda.apply(x, f, UpfirdnParams((ux, uy), (dx, dy), pad, bool(flip_filter), float(gain)))
     return _upfirdn2d_ref(x, f, (ux, uy), (dx, dy), pad, flip_filter, gain)
+
+
+# --- CUDA kernel --------------------------------------------------------------------------
+
+def _cuda_unsupported(x: torch.Tensor, f: Optional[torch.Tensor], factors: tuple[int, ...]) -> Optional[str]:
+    """Why the kernel cannot run this call, or None."""
+    if x.dtype not in (torch.float16, torch.float32):
+        return f'{x.dtype} input (the kernel takes float16 and float32)'
+    if max(factors) > CUDA_MAX_FACTOR:
+        return f'up/down factors above {CUDA_MAX_FACTOR}'
+    if f is not None:
+        if max(f.shape) > CUDA_MAX_TAPS:
+            return f'filters of more than {CUDA_MAX_TAPS} taps'
+        if f.requires_grad and torch.is_grad_enabled():
+            return 'gradients with respect to the filter'
+    return None
+
+
+@dataclass(frozen=True)
+class UpfirdnParams:
+    up: tuple[int, int]                  # (x, y)
+    down: tuple[int, int]
+    pad: tuple[int, int, int, int]       # (x0, x1, y0, y1)
+    flip: bool
+    gain: float
+
+
+def transposed_params(p: UpfirdnParams, in_hw: Sequence[int], out_hw: Sequence[int],
+                      taps: tuple[int, int]) -> UpfirdnParams:
+    """Parameters of the adjoint (gradient) of upfirdn2d with `p` from [.., out_hw] back to [.., in_hw].
+
+    The adjoint upsamples by `down`, correlates with the other orientation of
+    the filter and downsamples by `up`; padding is chosen so that the taps
+    line up and the result has exactly in_hw samples.
+    """
+    (h, w), (oh, ow), (fx, fy) = in_hw, out_hw, taps
+    (ux, uy), (dx, dy), (px0, px1, py0, py1) = p.up, p.down, p.pad
+    pad = (fx - 1 - px0, w * ux - ow * dx + px0 - ux + 1, fy - 1 - py0, h * uy - oh * dy + py0 - uy + 1)
+    return UpfirdnParams(up=p.down, down=p.up, pad=pad, flip=not p.flip, gain=p.gain)
+
+
+class _Upfirdn2dCuda(torch.autograd.Function):
+    """upfirdn2d kernel; the gradient is upfirdn2d with transposed parameters (so any order works)."""
+
+    @staticmethod
+    def forward(ctx, x, f, p: UpfirdnParams):
+        y = cuda_build.extension().upfirdn2d(x, f, *p.up, *p.down, *p.pad, p.flip, p.gain)
+        ctx.save_for_backward(f)
+        ctx.p = p
+        ctx.in_hw = tuple(x.shape[2:])
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        f, = ctx.saved_tensors
+        gx = None
+        if ctx.needs_input_grad[0]:
+            q = transposed_params(ctx.p, ctx.in_hw, gy.shape[2:], common.filter_size(f))
+            gx = _Upfirdn2dCuda.apply(gy, f, q)
+        return gx, None, None
 
 
 def _upfirdn2d_ref(x, f, up, down, pad, flip_filter, gain):
@@ -88,7 +155,7 @@ def apply_kernels(x: torch.Tensor, kernels: list[torch.Tensor], up: tuple[int, i
     if len(kernels) == 1:
         k = kernels[0]
         if k.numel() == 1 and up == (1, 1) and down == (1, 1) and not any(pad):
-            return x * k.item()
+            return x * k.reshape([])  # a 0-dim tensor: keeps x's dtype, no device-to-host copy
         return resample(x, k, up, down, pad)
     x = resample(x, kernels[0], (up[0], 1), (down[0], 1), (pad[0], pad[1], 0, 0))
     return resample(x, kernels[1], (1, up[1]), (1, down[1]), (0, 0, pad[2], pad[3]))
