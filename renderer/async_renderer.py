@@ -104,11 +104,14 @@ class AsyncRenderer:
         """True while a request has been sent and its result not yet delivered."""
         return self._done_id < self._sent_id
 
-    def set_args(self, args: RenderArgs) -> None:
-        """Request a render of `args` unless they equal the latest request (never blocks)."""
+    def set_args(self, args: RenderArgs, force: bool = False) -> None:
+        """Request a render of `args` unless they equal the latest request (never blocks).
+
+        force=True renders them again anyway, e.g. to retry a network that failed to load.
+        """
         if self._closed:
             raise RuntimeError('AsyncRenderer is closed')
-        if args == self._args:
+        if args == self._args and not force:
             return
         self._args = args
         self._sent_id += 1
@@ -146,7 +149,10 @@ class AsyncRenderer:
         return newest
 
     def wait_until_idle(self, timeout: float = 60.0) -> Optional[RenderResult]:
-        """Block until the latest request's result arrives (tests); returns it (or None on timeout)."""
+        """Block until the latest request's result arrives (tests); returns it (or None on timeout).
+
+        It consumes results like get_result: the caller gets them, a later get_result does not.
+        """
         deadline = time.monotonic() + timeout
         last = None
         while True:

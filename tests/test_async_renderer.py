@@ -108,3 +108,20 @@ def test_set_args_never_blocks():
         for seed in range(200):
             renderer.set_args(RenderArgs(seed=seed))
         assert time.perf_counter() - start < 0.5
+
+
+def test_force_renders_equal_args_again(tmp_path):
+    """Retry: a network file that failed to load and is then fixed loads on a forced request."""
+    from net_helpers import make_generator
+    from renderer import save_network
+    path = tmp_path / 'net.pt'
+    with AsyncRenderer(sync=True) as renderer:
+        args = RenderArgs(network=str(path))
+        renderer.set_args(args)
+        assert 'no such file' in renderer.get_result().error
+        save_network(make_generator('stylegan3-t', 32), path)
+        renderer.set_args(args)
+        assert renderer.get_result() is None  # equal arguments are not rendered again
+        renderer.set_args(args, force=True)
+        result = renderer.get_result()
+        assert result.error is None and result.image.shape == (32, 32, 3)

@@ -1,0 +1,1 @@
+"""The interactive visualizer: an ImGui front end driving `renderer.AsyncRenderer`."""

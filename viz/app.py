@@ -1,0 +1,272 @@
+"""The Visualizer: a window with a control pane and an image view, driving a background renderer.
+
+Each frame: poll the newest render result (never waiting), draw the widgets,
+which edit `VizState`, and hand `render_args(state)` to the renderer, which
+only renders when they changed. Errors of the renderer appear in red over the
+image; the last good image stays visible.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+import numpy as np
+from imgui_bundle import imgui
+
+from gui_utils import layout
+from gui_utils.draw import draw_texture, fit_zoom, step_zoom
+from gui_utils.gl_texture import Texture
+from gui_utils.imgui_context import ImGuiContext
+from gui_utils.window import Window
+from renderer.async_renderer import AsyncRenderer
+from renderer.render_args import RenderResult
+
+from .state import VizState, render_args
+from .widgets.capture import CaptureWidget
+from .widgets.equivariance import EquivarianceWidget
+from .widgets.latent import LatentWidget
+from .widgets.layers import LayersWidget
+from .widgets.network import NETWORK_PATTERNS, NetworkWidget
+from .widgets.performance import PerformanceWidget
+from .widgets.style_mix import StyleMixWidget
+from .widgets.trunc_noise import TruncNoiseWidget
+
+SEED_DRAG_PX = 100.0   # Screen units of mouse drag per seed.
+MAX_RECENT = 10
+FRAME_HISTORY = 240    # Frame times kept for the performance plot.
+HELP = (
+    ('Left / Right', 'previous / next seed'),
+    ('Ctrl+S or F12', 'capture the image (PNG + args JSON + w .npy)'),
+    ('Drag in image', 'change the latent, or pan (see "Drag pans")'),
+    ('Mouse wheel', 'zoom in / out in whole steps'),
+    ('Double-click image', 'fit to window'),
+    ('Drop a .pkl / .pt', 'open that network'),
+)
+_MAIN_FLAGS = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
+               | imgui.WindowFlags_.no_bring_to_front_on_focus)
+
+
+class Visualizer:
+    def __init__(self, window: Optional[Window] = None, sync: bool = False, capture_dir: str = 'out/captures',
+                 browse_dir: str = '', device: str = 'auto', ini_filename: str = '', vsync: bool = True):
+        self.window = window or Window('Alias-free visualizer', 1280, 800, vsync=vsync)
+        self.imgui = ImGuiContext(self.window, ini_filename)
+        self.sync = sync
+        self.renderer = AsyncRenderer(sync=sync)
+        self.state = VizState(device=device)
+        self.capture_dir = capture_dir
+        self.browse_dir = browse_dir
+        self.result: Optional[RenderResult] = None        # Newest result (may be an error).
+        self.shown_result: Optional[RenderResult] = None  # Newest result with an image (what is on screen).
+        self.texture: Optional[Texture] = None
+        self.notice = ''                                  # App-level message (e.g. a bad dropped file).
+        self.item_rects: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}  # For tests.
+        self.last_pixels: Optional[np.ndarray] = None     # Framebuffer read back at the end of a frame.
+        self.read_back = False                            # Read the framebuffer back at the next frame.
+        self.frame_count = 0
+        self.fps = 0.0
+        self.frame_ms = np.zeros(FRAME_HISTORY, np.float32)  # Recent frame times (ring buffer), for the plot.
+        self._last_time = time.perf_counter()
+        self._capture_window = False
+        self._make_widgets()
+
+    def _make_widgets(self) -> None:
+        self.network_widget = NetworkWidget(self)
+        self.latent_widget = LatentWidget(self)
+        self.capture_widget = CaptureWidget(self)
+        self.equivariance_widget = EquivarianceWidget(self)
+        self.sections = [  # (header, widget, open at start)
+            ('Network', self.network_widget, True),
+            ('Latent', self.latent_widget, True),
+            ('Truncation and noise', TruncNoiseWidget(self), False),
+            ('Style mixing', StyleMixWidget(self), False),
+            ('Layers and FFT', LayersWidget(self), False),
+            ('Equivariance', self.equivariance_widget, False),
+            ('Capture', self.capture_widget, False),
+            ('Performance', PerformanceWidget(self), False),
+            ('Help', self._help, False),
+        ]
+
+    # -- actions used by widgets ------------------------------------------------------------
+    @property
+    def load_error(self) -> str:
+        """The error of the newest result if the network itself failed to load."""
+        result = self.result
+        return result.error if result is not None and result.error and not result.network.get('architecture') else ''
+
+    @property
+    def render_error(self) -> str:
+        return self.result.error if self.result is not None and self.result.error else ''
+
+    def open_network(self, source: str) -> None:
+        state = self.state
+        if source != state.network:
+            state.layer, state.channel_base = None, 0  # Layer names differ between networks.
+        state.network = source
+        if source:
+            state.recent = ([source] + [p for p in state.recent if p != source])[:MAX_RECENT]
+        self.notice = ''
+
+    def retry_network(self) -> None:
+        """Render the current arguments again (a failed load is not cached, so it is retried)."""
+        self.renderer.set_args(render_args(self.state), force=True)
+
+    def request_window_capture(self) -> None:
+        self._capture_window = True
+
+    def drop(self, path: str) -> None:
+        if path.lower().endswith(tuple(p[1:] for p in NETWORK_PATTERNS)):
+            self.network_widget.open(path)
+        else:
+            self.notice = f'{path}: not a network file (expected {" or ".join(NETWORK_PATTERNS)})'
+
+    def record(self, name: str) -> None:
+        """Remember the last item's screen rectangle under `name` (tests click on it)."""
+        lo, hi = imgui.get_item_rect_min(), imgui.get_item_rect_max()
+        self.item_rects[name] = ((lo.x, lo.y), (hi.x, hi.y))
+
+    # -- the frame --------------------------------------------------------------------------
+    def frame(self) -> None:
+        """Draw one frame; never waits for the renderer."""
+        self.window.begin_frame(clear_rgb=(0.1, 0.1, 0.1))
+        for path in self.window.take_dropped_paths():
+            self.drop(path)
+        self.imgui.new_frame()
+        self._tick()
+        self._poll_result()
+        self._draw()
+        self.renderer.set_args(render_args(self.state))
+        self.imgui.render()
+        self._read_back()
+        self.window.end_frame()
+        self.frame_count += 1
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        dt_s, self._last_time = now - self._last_time, now
+        self.frame_ms[self.frame_count % FRAME_HISTORY] = 1e3 * dt_s
+        if dt_s > 0:
+            self.fps = 1.0 / dt_s if self.fps == 0 else 0.9 * self.fps + 0.1 / dt_s
+        self.latent_widget.advance(dt_s)
+        self.equivariance_widget.advance(dt_s)
+
+    def _poll_result(self) -> None:
+        result = self.renderer.get_result()
+        if result is None:
+            return
+        self.result = result
+        if result.image is not None:
+            self.shown_result = result
+            if self.texture is None:
+                self.texture = Texture()
+            self.texture.update(result.image)
+
+    def _read_back(self) -> None:
+        if not (self.read_back or self._capture_window):
+            return
+        self.last_pixels = self.window.read_pixels()
+        if self._capture_window:
+            self.capture_widget.capture_window(self.last_pixels)
+        self.read_back = self._capture_window = False
+
+    def _draw(self) -> None:
+        size = imgui.get_io().display_size
+        imgui.set_next_window_pos(imgui.ImVec2(0, 0))
+        imgui.set_next_window_size(size)
+        imgui.begin('##main', None, _MAIN_FLAGS)
+        try:
+            self._draw_pane()
+            imgui.same_line()
+            self._draw_image_area()
+        finally:
+            imgui.end()
+        self._keyboard()
+
+    def _draw_pane(self) -> None:
+        imgui.begin_child('##pane', imgui.ImVec2(layout.em(layout.PANE_WIDTH_EM), 0))
+        try:
+            for title, widget, default_open in self.sections:
+                flags = imgui.TreeNodeFlags_.default_open if default_open else 0
+                is_open = imgui.collapsing_header(title, flags)
+                self.record(f'header:{title}')
+                if is_open:
+                    with layout.id_scope(title):
+                        widget()
+        finally:
+            imgui.end_child()
+
+    def _help(self) -> None:
+        for keys, action in HELP:
+            layout.label(keys)
+            imgui.text_wrapped(action)
+
+    # -- image area -------------------------------------------------------------------------
+    def _draw_image_area(self) -> None:
+        imgui.begin_child('##image_area', imgui.ImVec2(0, 0))
+        try:
+            self._messages()  # A strip above the image, so red text never sits on the picture.
+            pos, avail = imgui.get_cursor_screen_pos(), imgui.get_content_region_avail()
+            area_pos, area_size = (pos.x, pos.y), (max(avail.x, 1), max(avail.y, 1))
+            self.image_area = (area_pos, area_size)
+            imgui.invisible_button('##image', imgui.ImVec2(*area_size))
+            self.record('image')
+            zoom = self.current_zoom(area_size)
+            self._mouse(zoom)
+            if self.texture is not None:
+                draw_texture(self.texture, area_pos, area_size, self.current_zoom(area_size), self.state.pan)
+        finally:
+            imgui.end_child()
+
+    def current_zoom(self, area_size: tuple[float, float]) -> float:
+        if self.state.zoom is not None:
+            return self.state.zoom
+        if self.texture is None:
+            return 1.0
+        return fit_zoom((self.texture.width, self.texture.height), area_size)
+
+    def _mouse(self, zoom: float) -> None:
+        io, state = imgui.get_io(), self.state
+        if imgui.is_item_hovered() and io.mouse_wheel != 0:
+            state.zoom = step_zoom(zoom, 1 if io.mouse_wheel > 0 else -1)
+        if imgui.is_item_hovered() and imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
+            state.zoom, state.pan = None, (0.0, 0.0)
+        if not imgui.is_item_active():
+            return
+        dx, dy = io.mouse_delta.x, io.mouse_delta.y
+        if state.drag_pans:
+            state.pan = (state.pan[0] + dx, state.pan[1] + dy)
+        elif dx:
+            state.w = None
+            state.seed = max(state.seed + dx / SEED_DRAG_PX, 0.0)
+
+    def _messages(self) -> None:
+        _, self.state.drag_pans = imgui.checkbox('Drag pans', self.state.drag_pans)
+        if self.renderer.is_busy:
+            imgui.same_line()
+            layout.dim_text('rendering...')
+        for message in (self.notice, self.render_error):
+            if message:
+                layout.error_text(message)
+
+    def _keyboard(self) -> None:
+        io = imgui.get_io()
+        if io.want_text_input:
+            return
+        state = self.state
+        for key, step in ((imgui.Key.left_arrow, -1), (imgui.Key.right_arrow, 1)):
+            if imgui.is_key_pressed(key):
+                state.w = None
+                state.seed = float(max(int(state.seed) + step, 0))
+        if imgui.is_key_pressed(imgui.Key.f12) or (io.key_ctrl and imgui.is_key_pressed(imgui.Key.s)):
+            self.capture_widget.capture_image()
+
+    # -- lifetime ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the renderer and free GL, ImGui and the window; safe to call more than once."""
+        self.renderer.close()
+        if self.texture is not None:
+            self.texture.delete()
+            self.texture = None
+        self.imgui.close()
+        self.window.close()

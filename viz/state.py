@@ -1,0 +1,84 @@
+"""The GUI state as one plain dataclass, and the RenderArgs built from it each frame.
+
+Widgets edit `VizState`; `render_args(state)` is the only thing sent to the
+renderer. View-only fields (zoom, pan, drag mode, animation) never reach it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from renderer.render_args import RenderArgs
+
+
+@dataclass
+class VizState:
+    # Network.
+    network: str = ''                            # '' = the built-in demo network.
+    # Latent.
+    seed: float = 0.0
+    w: Optional[tuple[float, ...]] = None        # Loaded w (.npy); overrides the seed while set.
+    animate_seed: bool = False
+    seed_speed: float = 0.25                     # Seeds per second while animating.
+    # Truncation and noise.
+    truncation_psi: float = 1.0
+    truncation_cutoff: Optional[int] = None
+    noise_mode: str = 'const'
+    noise_seed: int = 0
+    # Style mixing.
+    mix_enabled: bool = False
+    mix_seed: int = 1
+    mix_range: tuple[int, int] = (0, 0)          # First and last ws taken from mix_seed (inclusive).
+    # Input transform.
+    translate: tuple[float, float] = (0.0, 0.0)
+    rotate: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+    shear: float = 0.0
+    mirror: tuple[bool, bool] = (False, False)
+    untransform: bool = False
+    animate_translate: bool = False
+    animate_rotate: bool = False
+    transform_speed: float = 0.1                 # Image widths (or turns/10) per second while animating.
+    # Layer view.
+    layer: Optional[str] = None
+    channel_base: int = 0
+    num_channels: int = 3
+    normalize: bool = True
+    gain_db: float = 0.0
+    fft: bool = False
+    fft_range_db: float = 50.0
+    fft_beta: float = 8.0
+    fft_all_channels: bool = True
+    # Execution.
+    device: str = 'auto'
+    force_fp32: bool = False
+    # View only.
+    zoom: Optional[float] = None                 # None = fit to the window.
+    pan: tuple[float, float] = (0.0, 0.0)        # Screen units.
+    drag_pans: bool = False                      # Dragging the image pans it (else changes the seed).
+    recent: list[str] = field(default_factory=list)
+
+
+# Fields copied as they are; style mixing is translated (mix_enabled + mix_range -> mix_seed + mix_layers).
+_SHARED = ({f.name for f in dataclasses.fields(RenderArgs)} & {f.name for f in dataclasses.fields(VizState)}) - {'mix_seed'}
+
+
+def render_args(state: VizState) -> RenderArgs:
+    """The RenderArgs for the current state."""
+    values = {name: getattr(state, name) for name in _SHARED}
+    if state.mix_enabled:
+        first, last = state.mix_range
+        values.update(mix_seed=state.mix_seed, mix_layers=tuple(range(first, last + 1)))
+    return RenderArgs(**values)
+
+
+def apply_render_args(state: VizState, args: RenderArgs) -> None:
+    """Load saved RenderArgs back into the state (the inverse of render_args for shared fields)."""
+    for name in _SHARED:
+        setattr(state, name, getattr(args, name))
+    state.mix_enabled = args.mix_seed is not None and bool(args.mix_layers)
+    if state.mix_enabled:
+        state.mix_seed = args.mix_seed
+        state.mix_range = (min(args.mix_layers), max(args.mix_layers))

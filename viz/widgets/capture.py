@@ -1,0 +1,104 @@
+"""Capture the image or the whole window as PNG (never overwriting), with the args as JSON and w as .npy;
+and load saved args (.json) or w (.npy) back."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional
+
+import imageio.v3 as iio
+import numpy as np
+from imgui_bundle import imgui
+
+from gui_utils import layout
+from renderer.render_args import RenderArgs, RenderResult
+
+from ..state import apply_render_args
+
+
+def next_capture_path(folder: str, prefix: str) -> str:
+    """`folder/prefix-NNNNN.png` with an index one above the highest one present (never overwrites)."""
+    pattern = re.compile(re.escape(prefix) + r'-(\d+)\.')
+    indices = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
+    return os.path.join(folder, f'{prefix}-{max(indices, default=-1) + 1:05d}.png')
+
+
+def save_capture(path: str, pixels: np.ndarray, result: Optional[RenderResult]) -> None:
+    """Write the PNG, plus `.json` render args and `.npy` w of the result when known."""
+    iio.imwrite(path, pixels)
+    stem = os.path.splitext(path)[0]
+    if result is not None and result.args is not None:
+        with open(stem + '.json', 'w') as f:
+            f.write(result.args.to_json())
+    if result is not None and result.ws is not None:
+        np.save(stem + '.npy', result.ws)
+
+
+class CaptureWidget:
+    def __init__(self, viz):
+        self.viz = viz
+        self.load_path = ''
+        self.message = ''     # Last saved path or load result.
+        self.error = ''
+
+    def __call__(self) -> None:
+        layout.label('Folder')
+        with layout.item_width(layout.value_width()):
+            _, self.viz.capture_dir = imgui.input_text('##capture_dir', self.viz.capture_dir)
+        if layout.small_button('Image'):
+            self.capture_image()
+        self.viz.record('capture_image')
+        imgui.same_line()
+        if layout.small_button('Window'):
+            self.viz.request_window_capture()
+        self._load_controls()
+        if self.message:
+            layout.dim_text(self.message)
+        if self.error:
+            layout.error_text(self.error)
+
+    def _load_controls(self) -> None:
+        with layout.item_width(layout.value_width() - layout.em(layout.BUTTON_WIDTH_EM) - layout.em(0.5)):
+            _, self.load_path = imgui.input_text_with_hint('##load', 'saved .json or .npy', self.load_path)
+        imgui.same_line()
+        if layout.small_button('Load'):
+            self.load(self.load_path.strip())
+
+    def _target(self, prefix: str) -> str:
+        os.makedirs(self.viz.capture_dir, exist_ok=True)
+        return next_capture_path(self.viz.capture_dir, prefix)
+
+    def capture_image(self) -> Optional[str]:
+        """Save the latest rendered image; returns its path (None, with a message, if there is none)."""
+        result = self.viz.shown_result
+        if result is None or result.image is None:
+            self.error = 'Nothing rendered yet to capture.'
+            return None
+        return self._save('image', result.image, result)
+
+    def capture_window(self, pixels: np.ndarray) -> Optional[str]:
+        return self._save('window', pixels, self.viz.shown_result)
+
+    def _save(self, prefix: str, pixels: np.ndarray, result: Optional[RenderResult]) -> Optional[str]:
+        try:
+            path = self._target(prefix)
+            save_capture(path, pixels, result)
+        except OSError as e:
+            self.error = f'Capture failed: {e}'
+            return None
+        self.message, self.error = f'Saved {path}', ''
+        return path
+
+    def load(self, path: str) -> None:
+        """Apply saved render args (.json) or a w (.npy) to the state."""
+        try:
+            if path.endswith('.npy'):
+                self.viz.state.w = tuple(float(v) for v in np.load(path, allow_pickle=False).ravel())
+            else:
+                with open(path) as f:
+                    apply_render_args(self.viz.state, RenderArgs.from_json(f.read()))
+        except (OSError, ValueError, TypeError) as e:
+            self.error = f'Cannot load {path or "(empty path)"}: {e}'
+            return
+        self.message, self.error = f'Loaded {path}', ''

@@ -1,0 +1,53 @@
+"""StyleGAN3 input transform: translate, rotate, scale, shear, mirror, untransform, animation, reset.
+
+Greyed out when the network has no input transform (StyleGAN2)."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import layout
+from ..state import VizState
+
+_IDENTITY = dict(translate=(0.0, 0.0), rotate=0.0, scale=(1.0, 1.0), shear=0.0, mirror=(False, False))
+
+
+class EquivarianceWidget:
+    def __init__(self, viz):
+        self.viz = viz
+
+    def __call__(self) -> None:
+        result = self.viz.result
+        usable = result is None or bool(result.network.get('has_input_transform', False))
+        if not usable:
+            layout.dim_text('This network has no input transform (StyleGAN2).')
+        with layout.disabled(not usable):
+            self._controls(self.viz.state)
+
+    def _controls(self, state: VizState) -> None:
+        _, state.translate = layout.labelled_drag2('Translate', state.translate, 0.002)
+        self.viz.record('translate')
+        _, state.rotate = layout.labelled_drag('Rotate deg', state.rotate, 0.5, '%.1f')
+        _, state.scale = layout.labelled_drag2('Scale', state.scale, 0.005)
+        _, state.shear = layout.labelled_drag('Shear', state.shear, 0.005)
+        _, mirror_x = imgui.checkbox('Mirror x', state.mirror[0])
+        imgui.same_line()
+        _, mirror_y = imgui.checkbox('Mirror y', state.mirror[1])
+        state.mirror = (mirror_x, mirror_y)
+        _, state.untransform = imgui.checkbox('Untransform', state.untransform)
+        _, state.animate_translate = imgui.checkbox('Animate translate', state.animate_translate)
+        imgui.same_line()
+        _, state.animate_rotate = imgui.checkbox('Animate rotate', state.animate_rotate)
+        changed = any(getattr(state, k) != v for k, v in _IDENTITY.items())
+        if layout.reset_button(enabled=changed):
+            for key, value in _IDENTITY.items():
+                setattr(state, key, value)
+            state.animate_translate = state.animate_rotate = False
+
+    def advance(self, dt_s: float) -> None:
+        """Move the transform while animating (called once per frame)."""
+        state = self.viz.state
+        if state.animate_translate:
+            state.translate = (state.translate[0] + state.transform_speed * dt_s, state.translate[1])
+        if state.animate_rotate:
+            state.rotate = (state.rotate + 36.0 * state.transform_speed * dt_s) % 360.0
