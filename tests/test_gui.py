@@ -206,3 +206,28 @@ def test_command_line_smoke_run(xvfb_display, tmp_path):
     subprocess.run([sys.executable, 'visualizer.py', '--sync', '--device', 'cpu', '--frames', '3',
                     '--capture-dir', str(tmp_path), '--screenshot', str(shot)], cwd=root, check=True, timeout=120)
     assert iio.imread(shot).shape == (800, 1280, 3)
+
+
+def test_conditional_network_class_selector(driver, tmp_path):
+    """A conditional network shows a class selector; typing a class changes the image, the seed stays."""
+    from net_helpers import make_generator
+    from renderer import save_network
+    viz = driver.viz
+    path = str(tmp_path / 'conditional.pt')
+    save_network(make_generator('stylegan3-t', 64, c_dim=5, seed=2), path)
+    viz.open_network(path)
+    driver.settle()
+    assert viz.result.error is None and viz.result.network['c_dim'] == 5
+    driver.frames(2)
+    before = driver.image_pixels()
+    driver.click('class_input')
+    from imgui_bundle import imgui
+    driver.key(imgui.Key.a, ctrl=True)
+    driver.type_text('3')
+    driver.key(imgui.Key.enter)
+    driver.settle()
+    assert viz.state.class_idx == 3 and viz.result.args.class_idx == 3
+    assert _differs(driver.image_pixels(), before) > 0.5
+    viz.open_network('')
+    driver.settle()
+    assert viz.result.error is None

@@ -103,6 +103,7 @@ class Visualizer:
         state = self.state
         if source != state.network:
             state.layer, state.channel_base = None, 0  # Layer names differ between networks.
+            state.class_idx = None                       # And so do the classes.
         state.network = source
         if source:
             state.recent = ([source] + [p for p in state.recent if p != source])[:MAX_RECENT]

@@ -20,6 +20,7 @@ class VizState:
     # Latent.
     seed: float = 0.0
     w: Optional[tuple[float, ...]] = None        # Loaded w (.npy); overrides the seed while set.
+    class_idx: Optional[int] = None              # Class of a conditional network (None = class 0).
     animate_seed: bool = False
     seed_speed: float = 0.25                     # Seeds per second while animating.
     # Truncation and noise.

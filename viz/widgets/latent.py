@@ -23,6 +23,7 @@ class LatentWidget:
         self.viz.record('seed_drag')
         if changed:
             state.seed = max(seed, 0.0)
+        self._class_selector()
         _, state.animate_seed = imgui.checkbox('Animate', state.animate_seed)
         imgui.same_line()
         with layout.item_width(layout.value_width()):
@@ -31,6 +32,19 @@ class LatentWidget:
             layout.dim_text('Using a loaded w (the seed is ignored).')
             if imgui.button('Use the seed again'):
                 state.w = None
+
+    def _class_selector(self) -> None:
+        """The class of a conditional network, kept when the seed changes."""
+        result = self.viz.result
+        c_dim = result.network.get('c_dim', 0) if result is not None else 0
+        if not c_dim:
+            return
+        state = self.viz.state
+        changed, idx = layout.labelled_int('Class', state.class_idx or 0)
+        self.viz.record('class_input')
+        if changed:
+            state.class_idx = min(max(idx, 0), c_dim - 1)
+        layout.dim_text(f'{c_dim} classes (0-{c_dim - 1})')
 
     def advance(self, dt_s: float) -> None:
         """Move the seed while animating (called once per frame)."""
