@@ -179,12 +179,9 @@ def compute_ws(G: torch.nn.Module, args: RenderArgs, device: torch.device) -> to
             raise RenderError(f'seed must be a finite number, got {args.seed}')
         base = math.floor(args.seed)
         frac = args.seed - base
-        try:
-            check_seed(base)
-            if frac > 0:
-                check_seed(base + 1)
-        except ValueError as e:
-            raise RenderError(str(e)) from None
+        _checked_seed(base)
+        if frac > 0:
+            _checked_seed(base + 1)
         ws = mapped(base)
         if frac > 0:
             ws = ws.lerp(mapped(base + 1), frac)
@@ -192,14 +189,18 @@ def compute_ws(G: torch.nn.Module, args: RenderArgs, device: torch.device) -> to
         bad = [i for i in args.mix_layers if not 0 <= i < G.num_ws]
         if bad:
             raise RenderError(f'style-mixing layers {bad} out of range [0, {G.num_ws})')
-        try:
-            check_seed(args.mix_seed)
-        except ValueError as e:
-            raise RenderError(f'mix {e}') from None
+        _checked_seed(args.mix_seed, 'mix ')
         idx = list(args.mix_layers)
         ws = ws.clone()
         ws[:, idx] = mapped(args.mix_seed)[:, idx]
     return ws
+
+
+def _checked_seed(seed: int, what: str = '') -> int:
+    try:
+        return check_seed(seed)
+    except ValueError as e:
+        raise RenderError(f'{what}{e}') from None
 
 
 def label_tensor(G: torch.nn.Module, class_idx: Optional[int], device: torch.device) -> torch.Tensor:

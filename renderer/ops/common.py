@@ -113,3 +113,14 @@ def resolve_impl(op_name: str, impl: str, x: torch.Tensor, unsupported: Optional
         cuda_build.note_call(op_name, 'ref', f'not supported by the kernel: {unsupported}')
         return 'ref'
     return cuda_build.select(op_name, impl)
+
+
+def accumulation_dtype(x: torch.Tensor) -> torch.dtype:
+    """float64 for float64 tensors, float32 otherwise (reduced precision accumulates in float32)."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
+def in_accumulation_precision(x: torch.Tensor) -> torch.Tensor:
+    """x upcast to its accumulation dtype on the CPU (where float16 convolutions are slow and
+    inexact); CUDA tensors are returned as they are."""
+    return x.to(accumulation_dtype(x)) if x.device.type == 'cpu' else x

@@ -83,8 +83,7 @@ def filtered_lrelu(x: torch.Tensor, fu: Optional[torch.Tensor] = None, fd: Optio
 
 
 def _filtered_lrelu_ref(x, fu, fd, b, up, down, pad, gain, slope, clamp, flip_filter):
-    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    y = x.to(work_dtype) if x.device.type == 'cpu' else x
+    y = common.in_accumulation_precision(x)
     if b is not None:
         y = y + b.to(y.dtype).reshape(1, -1, 1, 1)
     # Leaky ReLU is positively homogeneous, so a positive gain folds into the upsampling filter.

@@ -32,7 +32,7 @@ def correlation_kernels(f: Optional[torch.Tensor], gain: float, flip_filter: boo
     a 2-D filter gives one; None gives one 1x1 pass of value `gain`.
     Kernels are float32 (float64 for float64 inputs) on `like`'s device.
     """
-    dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+    dtype = common.accumulation_dtype(like)
     if f is None:
         return [torch.full([1, 1], float(gain), dtype=dtype, device=like.device)]
     f = f.to(device=like.device, dtype=dtype)
@@ -140,10 +140,7 @@ class _Upfirdn2dCuda(torch.autograd.Function):
 
 def _upfirdn2d_ref(x, f, up, down, pad, flip_filter, gain):
     kernels = correlation_kernels(f, gain, flip_filter, x)
-    work_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    # Reduced-precision inputs are filtered in float32 (as the CUDA kernels accumulate).
-    y = x.to(work_dtype) if x.device.type == 'cpu' and x.dtype != work_dtype else x
-    return apply_kernels(y, kernels, up, down, pad).to(x.dtype)
+    return apply_kernels(common.in_accumulation_precision(x), kernels, up, down, pad).to(x.dtype)
 
 
 def apply_kernels(x: torch.Tensor, kernels: list[torch.Tensor], up: tuple[int, int],
