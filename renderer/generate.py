@@ -17,7 +17,7 @@ import torch
 
 from .demo import build_demo_network
 from .imaging import to_uint8
-from .latents import latent_from_seed, parse_seeds
+from .latents import latent_from_seed, one_hot_label, parse_seeds
 
 
 @torch.no_grad()
@@ -28,11 +28,9 @@ def generate(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1
     images = []
     for seed in seeds:
         z = latent_from_seed(seed, G.z_dim).to(device)
-        c = torch.zeros([1, G.c_dim], device=device)
-        if G.c_dim:
-            if class_idx is None or not 0 <= class_idx < G.c_dim:
-                raise ValueError(f'this network is conditional: pass a class index in [0, {G.c_dim})')
-            c[0, class_idx] = 1
+        if G.c_dim and class_idx is None:
+            raise ValueError(f'this network is conditional: pass a class index in [0, {G.c_dim})')
+        c = one_hot_label(G.c_dim, class_idx or 0, device)
         img = G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode)
         images.append(to_uint8(img[0]))
     return images

@@ -32,3 +32,14 @@ def parse_seeds(text: str) -> list[int]:
     for seed in seeds:
         check_seed(seed)
     return seeds
+
+
+def one_hot_label(c_dim: int, class_idx: int, device: torch.device = torch.device('cpu')) -> torch.Tensor:
+    """The label c [1, c_dim] of a class (zeros [1, 0] for unconditional networks)."""
+    c = torch.zeros([1, c_dim], device=device)
+    if c_dim == 0:
+        return c
+    if not 0 <= class_idx < c_dim:
+        raise ValueError(f'class {class_idx} out of range: this network has {c_dim} classes (0-{c_dim - 1})')
+    c[0, class_idx] = 1
+    return c

@@ -20,7 +20,7 @@ import torch
 
 from . import imaging
 from .demo import DEMO_LABEL, build_demo_network
-from .latents import check_seed, latent_from_seed
+from .latents import check_seed, latent_from_seed, one_hot_label
 from .networks.capture import capture_layers, capture_points
 from .render_args import DEVICES, NOISE_MODES, LayerInfo, RenderArgs, RenderResult
 from .resample import affine_resample
@@ -204,14 +204,10 @@ def _checked_seed(seed: int, what: str = '') -> int:
 
 
 def label_tensor(G: torch.nn.Module, class_idx: Optional[int], device: torch.device) -> torch.Tensor:
-    c = torch.zeros([1, G.c_dim], device=device)
-    if G.c_dim == 0:
-        return c
-    idx = 0 if class_idx is None else class_idx
-    if not 0 <= idx < G.c_dim:
-        raise RenderError(f'class {idx} out of range: this network has {G.c_dim} classes (0-{G.c_dim - 1})')
-    c[0, idx] = 1
-    return c
+    try:
+        return one_hot_label(G.c_dim, 0 if class_idx is None else class_idx, device)
+    except ValueError as e:
+        raise RenderError(str(e)) from None
 
 
 def explicit_ws(G: torch.nn.Module, w: tuple, device: torch.device) -> torch.Tensor:
