@@ -3,7 +3,7 @@
 The cache folder is `$AFV_CACHE_DIR` if set, else `$XDG_CACHE_HOME/alias-free-viz/networks`,
 else `~/.cache/alias-free-viz/networks`. A URL's cached file is named
 `<first 16 hex digits of sha256(url)>-<basename of the URL path>`. A download goes
-to a `.tmp` file in the cache folder that is renamed into place only once complete
+to a temporary file in the cache folder (renderer.atomic) renamed into place only once complete
 (its size checked against Content-Length); on any failure, KeyboardInterrupt
 included, the temporary file is removed. Once cached, a URL is never fetched again.
 """
@@ -14,16 +14,15 @@ import hashlib
 import http.client
 import os
 import re
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import BinaryIO, Optional, Union
 
+from .atomic import atomic_path
 from .errors import NetworkLoadError
+from .progress import ProgressBar
 
 CACHE_DIR_ENV = 'AFV_CACHE_DIR'
 _CHUNK_BYTES = 1 << 20
@@ -59,22 +58,14 @@ def fetch(url: str, cache_dir: Optional[Union[str, os.PathLike]] = None, progres
     if dest.is_file():
         return dest
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f'{dest.name}.', suffix='.tmp')
-    except OSError as e:
-        raise NetworkLoadError(f'{url}: cannot write to the cache folder {dest.parent} ({e})') from e
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            _download(url, f, dest.name, progress, timeout)
-        os.replace(tmp_name, dest)
-    except BaseException as e:
-        try:
-            os.remove(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, NetworkLoadError):
-            raise NetworkLoadError(f'{url}: download failed ({type(e).__name__}: {e})') from e
+        with atomic_path(dest) as tmp_name:
+            with open(tmp_name, 'wb') as f:
+                _download(url, f, dest.name, progress, timeout)
+    except NetworkLoadError:
         raise
+    except OSError as e:
+        raise NetworkLoadError(f'{url}: download failed or cannot write to the cache folder {dest.parent} '
+                               f'({type(e).__name__}: {e})') from e
     return dest
 
 
@@ -84,7 +75,7 @@ def _download(url: str, out: BinaryIO, name: str, progress: bool, timeout: float
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get('Content-Length')
             total = int(length) if length is not None and length.isdigit() else None
-            bar = _ProgressBar(name, total) if progress else None
+            bar = ProgressBar(f'downloading {name}', total, 'MB', describe=_megabytes, enabled=progress)
             received = 0
             try:
                 while True:
@@ -93,11 +84,9 @@ def _download(url: str, out: BinaryIO, name: str, progress: bool, timeout: float
                         break
                     out.write(chunk)
                     received += len(chunk)
-                    if bar is not None:
-                        bar.update(received)
+                    bar.update(received)
             finally:
-                if bar is not None:
-                    bar.close()
+                bar.close()
     except urllib.error.HTTPError as e:
         raise NetworkLoadError(f'{url}: download failed: HTTP {e.code} {e.reason}') from e
     except urllib.error.URLError as e:
@@ -108,34 +97,5 @@ def _download(url: str, out: BinaryIO, name: str, progress: bool, timeout: float
         raise NetworkLoadError(f'{url}: download truncated: received {received} of {total} bytes')
 
 
-class _ProgressBar:
-    """A one-line progress display on stderr, redrawn at most 10 times per second."""
-
-    def __init__(self, name: str, total: Optional[int], width: int = 30):
-        self.name = name
-        self.total = total
-        self.width = width
-        self.last_draw = 0.0
-        self.drawn = False
-
-    def update(self, received: int) -> None:
-        now = time.monotonic()
-        if now - self.last_draw < 0.1 and received != self.total:
-            return
-        self.last_draw = now
-        mb = received / 2 ** 20
-        if self.total:
-            frac = min(received / self.total, 1)
-            filled = int(frac * self.width)
-            line = (f'downloading {self.name} [{"#" * filled}{"." * (self.width - filled)}] '
-                    f'{mb:.1f}/{self.total / 2 ** 20:.1f} MB {frac * 100:3.0f}%')
-        else:
-            line = f'downloading {self.name}: {mb:.1f} MB'
-        sys.stderr.write('\r' + line)
-        sys.stderr.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write('\n')
-            sys.stderr.flush()
+def _megabytes(n: float) -> str:
+    return f'{n / 2 ** 20:.1f}'

@@ -13,13 +13,14 @@ import contextlib
 import math
 import time
 import traceback
-from typing import Iterator, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
 from . import imaging
-from .demo import DEMO_LABEL, build_demo_network
+from .demo import DEMO_LABEL
+from .generation import has_input_transform, input_transform, load_generator
 from .latents import check_seed, latent_from_seed, one_hot_label
 from .networks.capture import capture_layers, capture_points
 from .render_args import DEVICES, NOISE_MODES, LayerInfo, RenderArgs, RenderResult
@@ -67,18 +68,6 @@ def describe_layers(G: torch.nn.Module, device: torch.device, force_fp32: bool) 
     return infos
 
 
-@contextlib.contextmanager
-def input_transform(G: torch.nn.Module, matrix: np.ndarray) -> Iterator[None]:
-    """Temporarily set StyleGAN3's input transform to inv(matrix) (the image is moved by matrix)."""
-    buffer = G.synthesis.input.transform
-    saved = buffer.clone()
-    try:
-        buffer.copy_(torch.as_tensor(np.linalg.inv(matrix), dtype=buffer.dtype))
-        yield
-    finally:
-        buffer.copy_(saved)
-
-
 class Renderer:
     """Renders `RenderArgs`; caches loaded networks by (source, device)."""
 
@@ -104,12 +93,7 @@ class Renderer:
         key = (source, str(device))
         G = self._networks.get(key)
         if G is None:
-            if source:
-                from .loading import load_network  # Imported lazily: most renders reuse a cached network.
-                G = load_network(source, device=device)
-            else:
-                G = build_demo_network().to(device)
-            G.eval().requires_grad_(False)
+            G = load_generator(source, device)
             while len(self._networks) >= self._max_cached:
                 self._networks.pop(next(iter(self._networks)))
             self._networks[key] = G
@@ -145,7 +129,7 @@ class Renderer:
 
 
 def describe_network(G: torch.nn.Module, source: str) -> dict:
-    has_transform = G.architecture == 'stylegan3'
+    has_transform = has_input_transform(G)
     return dict(source=source, label=source or DEMO_LABEL, architecture=G.architecture,
                 img_resolution=G.img_resolution, img_channels=G.img_channels, z_dim=G.z_dim, c_dim=G.c_dim,
                 w_dim=G.w_dim, num_ws=G.num_ws, has_input_transform=has_transform)

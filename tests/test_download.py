@@ -115,7 +115,7 @@ def test_keyboard_interrupt_leaves_nothing(server, cache_dir, network_bytes, mon
     def interrupt(self, received):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(download._ProgressBar, 'update', interrupt)
+    monkeypatch.setattr(download.ProgressBar, 'update', interrupt)
     with pytest.raises(KeyboardInterrupt):
         load_network(server.url('/net.pkl'))
     assert list(cache_dir.iterdir()) == []
