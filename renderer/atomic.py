@@ -1,11 +1,13 @@
 """Write output files atomically: nothing ever appears under the final name half-written.
 
-    with atomic_path('out/video.mp4') as tmp:
-        write_video(tmp)          # any exception, Ctrl-C included, removes tmp
+    with atomic_path('out/spectrum.png') as tmp:
+        write_png(tmp)            # any exception, Ctrl-C included, removes tmp
 
-The temporary file sits in the destination folder (so the final rename is atomic on
-the same file system) and keeps the extension, so writers that pick a format from the
-name (imageio, matplotlib) still do.
+`PendingFile` is the same for writers that live longer than one block (a video
+recorded frame by frame in the GUI): `commit()` renames, `discard()` deletes.
+The temporary file sits in the destination folder (so the rename is atomic on the
+same file system) and keeps the extension, so writers that pick a format from the
+name (imageio, ffmpeg, matplotlib) still do.
 """
 
 from __future__ import annotations
@@ -16,20 +18,37 @@ import tempfile
 from typing import Iterator, Union
 
 
+class PendingFile:
+    """A temporary file `.NAME.XXXX.partial.EXT` beside `path`, renamed to `path` on commit()."""
+
+    def __init__(self, path: Union[str, os.PathLike], make_dirs: bool = True):
+        self.path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if make_dirs:
+            os.makedirs(folder, exist_ok=True)
+        stem, ext = os.path.splitext(os.path.basename(self.path))
+        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f'.{stem}.', suffix=f'.partial{ext}')
+        os.close(fd)
+        self.done = False
+
+    def commit(self) -> str:
+        os.replace(self.tmp, self.path)
+        self.done = True
+        return self.path
+
+    def discard(self) -> None:
+        if not self.done:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self.tmp)
+            self.done = True
+
+
 @contextlib.contextmanager
 def atomic_path(path: Union[str, os.PathLike], make_dirs: bool = True) -> Iterator[str]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    if make_dirs:
-        os.makedirs(folder, exist_ok=True)
-    stem, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{stem}.', suffix=f'.partial{ext}')
-    os.close(fd)
+    pending = PendingFile(path, make_dirs)
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+        yield pending.tmp
+        pending.commit()
+    finally:
+        pending.discard()
