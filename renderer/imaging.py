@@ -35,18 +35,12 @@ def to_rgb(img: torch.Tensor) -> torch.Tensor:
 
 
 def power_spectrum_db(x: torch.Tensor, beta: float) -> torch.Tensor:
-    """Mean power spectrum in dB of x [C, H, W], DC at the centre: [H, W].
+    """Mean power spectrum in dB of x [C, H, W] over its channels, DC at the centre: float32 [H, W].
 
-    Each channel has its mean removed (so the DC spike does not swamp the view) and is
-    multiplied by a separable Kaiser window of the given beta before the FFT.
-    """
-    c, h, w = x.shape
-    window = torch.outer(torch.kaiser_window(h, periodic=False, beta=beta, dtype=torch.float64),
-                         torch.kaiser_window(w, periodic=False, beta=beta, dtype=torch.float64)).to(x.device)
-    x = x.double()
-    x = (x - x.mean(dim=[1, 2], keepdim=True)) * window
-    power = torch.fft.fftshift(torch.fft.fft2(x).abs().square().mean(dim=0))
-    return 10 * torch.log10(power.clamp_min(1e-30)).float()
+    See renderer.spectrum.power_spectrum (mean removed, Kaiser window of the given beta, normalised
+    by the window energy)."""
+    from .spectrum import power_spectrum
+    return 10 * torch.log10(power_spectrum(x[None], beta).clamp_min(1e-30)).float()
 
 
 def spectrum_view(spectrum_db: torch.Tensor, range_db: float) -> torch.Tensor:
