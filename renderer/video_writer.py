@@ -89,11 +89,13 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Stop and delete the partial file (nothing appears under the final name)."""
-        if self._stream is not None:
-            with contextlib.suppress(Exception):
-                self._stream.close()
-            self._stream = None
-        self._file.discard()
+        stream, self._stream = self._stream, None
+        try:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()
+        finally:  # Even a second Ctrl-C while ffmpeg shuts down must not leave the partial file.
+            self._file.discard()
 
     def __enter__(self) -> 'VideoWriter':
         return self
