@@ -7,7 +7,7 @@ exception inside a widget cannot leave the style or ID stacks unbalanced.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator, Optional, Sequence
 
 from imgui_bundle import imgui
 
@@ -116,3 +116,18 @@ def error_text(text: str) -> None:
 def dim_text(text: str) -> None:
     with text_color(DIM_RGBA):
         imgui.text_wrapped(text)
+
+
+def radio_row(items: Sequence[tuple[str, str]], current: str,
+              record: Optional[Callable[[str], None]] = None) -> str:
+    """(value, title) radio buttons on one line; returns the chosen value.
+
+    `record(value)` is called after each button (the visualizer remembers item rects for tests)."""
+    for i, (value, title) in enumerate(items):
+        if i:
+            imgui.same_line()
+        if imgui.radio_button(title, current == value):
+            current = value
+        if record is not None:
+            record(value)
+    return current

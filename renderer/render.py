@@ -19,12 +19,14 @@ import numpy as np
 import torch
 
 from . import imaging
+from .band_limited import affine_transform
 from .demo import DEMO_LABEL
 from .generation import has_input_transform, input_transform, load_generator
 from .latents import check_seed, latent_from_seed, one_hot_label
 from .networks.capture import capture_layers, capture_points
-from .render_args import DEVICES, NOISE_MODES, LayerInfo, RenderArgs, RenderResult
-from .resample import affine_resample
+from .compose import difference_view, side_by_side, split_view
+from .diagnostic_views import diagnostic_view, measure_transform, spectrum_plot_data
+from .render_args import COMPARE_VIEWS, DEVICES, NOISE_MODES, LayerInfo, RenderArgs, RenderResult
 from .transforms import image_transform, is_identity
 
 
@@ -110,22 +112,77 @@ class Renderer:
         result.network.update(describe_network(G, args.network))
         result.layers = describe_layers(G, device, args.force_fp32)
         result.impls = implementations(device)
+        view = self._view(G, args, device, result)
+        if args.compare_network is not None:
+            view = compose_views(view, self._view_b(args, device, result), args)
+        result.image = imaging.to_uint8(imaging.to_rgb(view))
 
+    def _view(self, G: torch.nn.Module, args: RenderArgs, device: torch.device, result: RenderResult,
+              suffix: str = '') -> torch.Tensor:
+        """The picture of one network (A, or B with suffix '_b'); fills timings, metrics and, for A, stats."""
         t = time.perf_counter()
         ws = compute_ws(G, args, device)
-        result.ws = ws[0].cpu().numpy().astype(np.float32)
-        result.timings['mapping'] = 1e3 * (time.perf_counter() - t)
-
+        if not suffix:
+            result.ws = ws[0].cpu().numpy().astype(np.float32)
+        result.timings['mapping' + suffix] = 1e3 * (time.perf_counter() - t)
         t = time.perf_counter()
+        if args.diagnostic != 'none':
+            try:
+                view = diagnostic_view(G, ws, args, result.metrics, suffix)
+            except ValueError as e:  # DiagnosticError and bad values found by the diagnostics library.
+                raise RenderError(str(e)) from None
+            result.timings['diagnostic' + suffix] = 1e3 * (time.perf_counter() - t)
+            return view
         tensor, img = synthesize(G, ws, args)
         _sync(device)
-        result.timings['synthesis'] = 1e3 * (time.perf_counter() - t)
-
+        result.timings['synthesis' + suffix] = 1e3 * (time.perf_counter() - t)
+        if args.eq_measure and has_input_transform(G):
+            t = time.perf_counter()
+            try:
+                measure_transform(G, ws, args, result.metrics, suffix)
+            except ValueError as e:  # E.g. moved out of view: no valid pixels. Keep the image, explain.
+                result.notes.append(f'{"B" if suffix else "A"}: cannot measure the PSNR: {e}')
+            result.timings['eq_measure' + suffix] = 1e3 * (time.perf_counter() - t)
         t = time.perf_counter()
         view = make_view(tensor, img, args)
-        result.stats = tensor_stats(tensor if args.layer else img[0])
-        result.image = imaging.to_uint8(imaging.to_rgb(view))
-        result.timings['view'] = 1e3 * (time.perf_counter() - t)
+        if not suffix:
+            shown = tensor if args.layer else img[0]
+            result.stats = tensor_stats(shown)
+            if args.spectrum_plot:
+                result.spectrum_db, result.spectrum_freqs, result.spectrum_profile_db = spectrum_plot_data(
+                    shown, args.fft_beta)
+        result.timings['view' + suffix] = 1e3 * (time.perf_counter() - t)
+        return view
+
+    def _view_b(self, args: RenderArgs, device: torch.device, result: RenderResult) -> torch.Tensor:
+        """Network B's picture with A's latent, truncation and motion; errors are prefixed with 'network B'."""
+        label = args.compare_network or DEMO_LABEL
+        try:
+            G = self.get_network(args.compare_network, device)
+        except Exception as e:
+            raise RenderError(f'network B ({label}): {e}') from None
+        result.compare = describe_network(G, args.compare_network)
+        if args.layer is not None and args.layer not in capture_points(G):
+            result.compare['note'] = f'B has no layer {args.layer}; showing its output image'
+            args = args.replace(layer=None)
+        try:
+            return self._view(G, args, device, result, '_b')
+        except RenderError as e:
+            raise RenderError(f'network B: {e}') from None
+
+
+def compose_views(a: torch.Tensor, b: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+    """A and B in one picture as args.compare_view says."""
+    if args.compare_view == 'side':
+        return side_by_side([a, b])
+    try:
+        if args.compare_view == 'split':
+            return split_view(a, b, args.split_pos)
+        if args.compare_view == 'diff':
+            return difference_view(a, b, args.diff_gain)
+    except ValueError as e:
+        raise RenderError(str(e)) from None
+    raise RenderError(f'compare view must be one of {", ".join(COMPARE_VIEWS)}, got {args.compare_view!r}')
 
 
 def describe_network(G: torch.nn.Module, source: str) -> dict:
@@ -225,7 +282,7 @@ def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> tuple[
         records = stack.enter_context(capture_layers(G, [args.layer] if args.layer else []))
         img = G.synthesis(ws, noise_mode=args.noise_mode, force_fp32=args.force_fp32)
     if transformed and args.untransform:
-        img = affine_resample(img, matrix)[0]
+        img = affine_transform(img, np.linalg.inv(matrix))[0]  # Band-limited; outside the image is 0.
     tensor = records[0].tensor[0] if records else img[0]
     return tensor, img
 

@@ -20,6 +20,15 @@ from typing import Any, Optional
 import numpy as np
 
 NOISE_MODES = ('const', 'random', 'none')
+COMPARE_VIEWS = ('side', 'split', 'diff')
+DIAGNOSTICS = {
+    'none': 'the image or layer view',
+    'average': 'central image | average of perturbed latents (sharp detail in the average sticks to the grid)',
+    'slice': 'middle frame | one row (or column) of every frame stacked over time (vertical streaks stick)',
+    'eq_error': 'rendered with the input transform | ideal transform of the reference | |error|',
+}
+SLICE_MOTIONS = ('translate', 'latent')
+SLICE_AXES = ('row', 'column')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
 
@@ -55,6 +64,22 @@ class RenderArgs:
     fft_range_db: float = 50.0                  # Dynamic range of the spectrum view in dB.
     fft_beta: float = 8.0                       # Kaiser window beta applied before the FFT.
     fft_all_channels: bool = True               # Average the spectrum over all channels (else the shown ones).
+    # Compare mode: network B rendered with the same latent, truncation and motion.
+    compare_network: Optional[str] = None       # Path or URL of B ('' = the demo network); None = compare off.
+    compare_view: str = 'side'                  # 'side' (A | B), 'split' (A left of the split, B right), 'diff'.
+    split_pos: float = 0.5                      # Split position, fraction of the width from the left.
+    diff_gain: float = 1.0                      # The 'diff' view shows |A - B| * gain (0 = black).
+    # Texture-sticking and equivariance diagnostics (shown instead of the plain view).
+    diagnostic: str = 'none'                    # 'none', 'average', 'slice' or 'eq_error' (see DIAGNOSTICS).
+    average_samples: int = 16                   # Perturbed latents averaged by the 'average' diagnostic.
+    average_sigma: float = 0.2                  # Perturbation size in z units.
+    slice_motion: str = 'translate'             # 'translate' (input translation) or 'latent' (seed -> seed + 1).
+    slice_frames: int = 64                      # Frames of the animation stacked into the slice.
+    slice_axis: str = 'row'                     # 'row' (time runs down) or 'column' (time runs right).
+    slice_pos: float = 0.5                      # Which row / column, as a fraction of the image size.
+    slice_step_px: float = 1.0                  # Translation per frame in output pixels ('translate' motion).
+    eq_measure: bool = False                    # Report the PSNR of the current input transform (metrics).
+    spectrum_plot: bool = False                 # Return the shown tensor's spectrum and radial profile.
     # Execution.
     device: str = 'auto'                        # 'auto' (CUDA -> MPS -> CPU), 'cpu', 'cuda' or 'mps'.
     force_fp32: bool = False                    # Disable float16 layers on CUDA.
@@ -106,3 +131,9 @@ class RenderResult:
     device: str = ''                            # Device that rendered, e.g. 'cpu' or 'cuda:0'.
     impls: dict[str, str] = field(default_factory=dict)     # Op name -> 'cuda' or 'ref'.
     ws: Optional[np.ndarray] = None             # float32 [num_ws, w_dim] actually used (for saving).
+    compare: dict[str, Any] = field(default_factory=dict)   # Network B's description in compare mode.
+    metrics: dict[str, float] = field(default_factory=dict)  # e.g. 'eq_psnr_db' (A), 'eq_psnr_db_b' (B).
+    notes: list[str] = field(default_factory=list)           # Things the user should know (not errors).
+    spectrum_db: Optional[np.ndarray] = None    # float32 [h, w] dB, DC centred (spectrum_plot; A only).
+    spectrum_freqs: Optional[np.ndarray] = None  # float64 [R] radial frequencies, cycles per sample.
+    spectrum_profile_db: Optional[np.ndarray] = None  # float64 [R] mean power per radius in dB.

@@ -22,13 +22,17 @@ from gui_utils.window import Window
 from renderer.async_renderer import AsyncRenderer
 from renderer.render_args import RenderResult
 
+from .recording import Recorder
 from .state import VizState, render_args
 from .widgets.capture import CaptureWidget
+from .widgets.compare import CompareWidget
 from .widgets.equivariance import EquivarianceWidget
 from .widgets.latent import LatentWidget
 from .widgets.layers import LayersWidget
 from .widgets.network import NETWORK_PATTERNS, NetworkWidget
 from .widgets.performance import PerformanceWidget
+from .widgets.spectrum import SpectrumWidget
+from .widgets.sticking import StickingWidget
 from .widgets.style_mix import StyleMixWidget
 from .widgets.trunc_noise import TruncNoiseWidget
 
@@ -69,6 +73,8 @@ class Visualizer:
         self.frame_ms = np.zeros(FRAME_HISTORY, np.float32)  # Recent frame times (ring buffer), for the plot.
         self._last_time = time.perf_counter()
         self._capture_window = False
+        self.recorder = Recorder()
+        self._record_window = False                       # Read the window back for the recorder this frame.
         self._make_widgets()
 
     def _make_widgets(self) -> None:
@@ -82,7 +88,10 @@ class Visualizer:
             ('Truncation and noise', TruncNoiseWidget(self), False),
             ('Style mixing', StyleMixWidget(self), False),
             ('Layers and FFT', LayersWidget(self), False),
+            ('Compare A | B', CompareWidget(self), False),
+            ('Texture sticking', StickingWidget(self), False),
             ('Equivariance', self.equivariance_widget, False),
+            ('Spectrum', SpectrumWidget(self), False),
             ('Capture', self.capture_widget, False),
             ('Performance', PerformanceWidget(self), False),
             ('Help', self._help, False),
@@ -105,9 +114,19 @@ class Visualizer:
             state.layer, state.channel_base = None, 0  # Layer names differ between networks.
             state.class_idx = None                       # And so do the classes.
         state.network = source
-        if source:
-            state.recent = ([source] + [p for p in state.recent if p != source])[:MAX_RECENT]
+        self._remember(source)
         self.notice = ''
+
+    def open_compare_network(self, source: str) -> None:
+        """Show network B beside A (compare mode)."""
+        state = self.state
+        state.compare_source, state.compare_enabled = source, True
+        self._remember(source)
+
+    def _remember(self, source: str) -> None:
+        """Put a network path or URL at the top of the recent list."""
+        if source:
+            self.state.recent = ([source] + [p for p in self.state.recent if p != source])[:MAX_RECENT]
 
     def retry_network(self) -> None:
         """Render the current arguments again (a failed load is not cached, so it is retried)."""
@@ -136,6 +155,7 @@ class Visualizer:
         self.imgui.new_frame()
         self._tick()
         self._poll_result()
+        self._record_if_ready()
         self._draw()
         self.renderer.set_args(render_args(self.state))
         self.imgui.render()
@@ -149,6 +169,8 @@ class Visualizer:
         self.frame_ms[self.frame_count % FRAME_HISTORY] = 1e3 * dt_s
         if dt_s > 0:
             self.fps = 1.0 / dt_s if self.fps == 0 else 0.9 * self.fps + 0.1 / dt_s
+        if self.recorder.active:  # Fixed-rate animation time: one step per recorded frame.
+            dt_s = self.recorder.take_step()
         self.latent_widget.advance(dt_s)
         self.equivariance_widget.advance(dt_s)
 
@@ -163,13 +185,33 @@ class Visualizer:
                 self.texture = Texture()
             self.texture.update(result.image)
 
+    def _record_if_ready(self) -> None:
+        """Give the recorder the frame for the current arguments once its render result is here."""
+        recorder = self.recorder
+        if not recorder.active or recorder.step_due or self._record_window:
+            return
+        args = render_args(self.state)
+        result = self.result
+        if result is not None and result.args == args and result.image is None and result.error:
+            recorder.stop(f'Recording stopped: the render failed: {result.error}')
+            return
+        shown = self.shown_result
+        if shown is None or shown.args != args:
+            return  # Still rendering this frame.
+        if recorder.source == 'window':
+            self._record_window = True  # Read back after this frame is drawn with the new image.
+        else:
+            recorder.append(shown.image)
+
     def _read_back(self) -> None:
-        if not (self.read_back or self._capture_window):
+        if not (self.read_back or self._capture_window or self._record_window):
             return
         self.last_pixels = self.window.read_pixels()
         if self._capture_window:
             self.capture_widget.capture_window(self.last_pixels)
-        self.read_back = self._capture_window = False
+        if self._record_window and self.recorder.active:
+            self.recorder.append(self.last_pixels)
+        self.read_back = self._capture_window = self._record_window = False
 
     def _draw(self) -> None:
         size = imgui.get_io().display_size
@@ -265,6 +307,7 @@ class Visualizer:
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the renderer and free GL, ImGui and the window; safe to call more than once."""
+        self.recorder.stop()
         self.renderer.close()
         if self.texture is not None:
             self.texture.delete()

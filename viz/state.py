@@ -52,6 +52,23 @@ class VizState:
     fft_range_db: float = 50.0
     fft_beta: float = 8.0
     fft_all_channels: bool = True
+    # Compare mode (network B).
+    compare_enabled: bool = False
+    compare_source: str = ''                     # Path or URL of B ('' = the built-in demo network).
+    compare_view: str = 'side'                   # 'side', 'split' or 'diff'.
+    split_pos: float = 0.5
+    diff_gain: float = 1.0
+    # Diagnostics (texture sticking, equivariance error) and spectrum plots.
+    diagnostic: str = 'none'
+    average_samples: int = 16
+    average_sigma: float = 0.2
+    slice_motion: str = 'translate'
+    slice_frames: int = 64
+    slice_axis: str = 'row'
+    slice_pos: float = 0.5
+    slice_step_px: float = 1.0
+    eq_measure: bool = False
+    spectrum_plot: bool = False
     # Execution.
     device: str = 'auto'
     force_fp32: bool = False
@@ -62,8 +79,9 @@ class VizState:
     recent: list[str] = field(default_factory=list)
 
 
-# Fields copied as they are; style mixing is translated (mix_enabled + mix_range -> mix_seed + mix_layers).
-_SHARED = ({f.name for f in dataclasses.fields(RenderArgs)} & {f.name for f in dataclasses.fields(VizState)}) - {'mix_seed'}
+# Fields copied as they are; style mixing (mix_enabled + mix_range -> mix_seed + mix_layers) and compare mode
+# (compare_enabled + compare_source -> compare_network) are translated.
+_SHARED = ({f.name for f in dataclasses.fields(RenderArgs)} & {f.name for f in dataclasses.fields(VizState)}) - {'mix_seed', 'compare_network'}
 
 
 def render_args(state: VizState) -> RenderArgs:
@@ -72,6 +90,8 @@ def render_args(state: VizState) -> RenderArgs:
     if state.mix_enabled:
         first, last = state.mix_range
         values.update(mix_seed=state.mix_seed, mix_layers=tuple(range(first, last + 1)))
+    if state.compare_enabled:
+        values.update(compare_network=state.compare_source)
     return RenderArgs(**values)
 
 
@@ -83,3 +103,6 @@ def apply_render_args(state: VizState, args: RenderArgs) -> None:
     if state.mix_enabled:
         state.mix_seed = args.mix_seed
         state.mix_range = (min(args.mix_layers), max(args.mix_layers))
+    state.compare_enabled = args.compare_network is not None
+    if state.compare_enabled:
+        state.compare_source = args.compare_network

@@ -1,5 +1,6 @@
 """Capture the image or the whole window as PNG (never overwriting), with the args as JSON and w as .npy;
-and load saved args (.json) or w (.npy) back."""
+record the image or the window to MP4 at a fixed frame rate (viz/recording.py); and load saved args
+(.json) or w (.npy) back."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from imgui_bundle import imgui
 from gui_utils import layout
 from renderer.render_args import RenderArgs, RenderResult
 
+from ..recording import SOURCES
 from ..state import apply_render_args
 
 
-def next_capture_path(folder: str, prefix: str) -> str:
-    """`folder/prefix-NNNNN.png` with an index one above the highest one present (never overwrites)."""
+def next_capture_path(folder: str, prefix: str, ext: str = '.png') -> str:
+    """`folder/prefix-NNNNN.ext` with an index one above the highest one present (never overwrites)."""
     pattern = re.compile(re.escape(prefix) + r'-(\d+)\.')
     indices = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
-    return os.path.join(folder, f'{prefix}-{max(indices, default=-1) + 1:05d}.png')
+    return os.path.join(folder, f'{prefix}-{max(indices, default=-1) + 1:05d}{ext}')
 
 
 def save_capture(path: str, pixels: np.ndarray, result: Optional[RenderResult]) -> None:
@@ -41,6 +43,8 @@ class CaptureWidget:
         self.load_path = ''
         self.message = ''     # Last saved path or load result.
         self.error = ''
+        self.record_fps = 30
+        self.record_frames = 0  # 0 = until Stop.
 
     def __call__(self) -> None:
         layout.label('Folder')
@@ -52,11 +56,49 @@ class CaptureWidget:
         imgui.same_line()
         if layout.small_button('Window'):
             self.viz.request_window_capture()
+        self._record_controls()
         self._load_controls()
         if self.message:
             layout.dim_text(self.message)
         if self.error:
             layout.error_text(self.error)
+
+    def _record_controls(self) -> None:
+        recorder = self.viz.recorder
+        imgui.separator()
+        with layout.disabled(recorder.active):
+            layout.label('Record')
+            recorder.source = layout.radio_row(SOURCES, recorder.source)
+            _, self.record_fps = layout.labelled_int('FPS', self.record_fps)
+            self.record_fps = min(max(self.record_fps, 1), 240)
+            _, frames = layout.labelled_int('Frames', self.record_frames, 10)
+            self.record_frames = max(frames, 0)
+            self.viz.record('record_frames')
+        if not recorder.active:
+            if layout.small_button('Record'):
+                self.start_recording()
+        elif layout.small_button('Stop'):
+            recorder.stop()
+        self.viz.record('record_button')
+        if recorder.active:
+            imgui.same_line()
+            total = f'/{recorder.target_frames}' if recorder.target_frames else ''
+            imgui.text(f'{recorder.num_frames}{total} frames')
+        elif recorder.message:
+            layout.dim_text(recorder.message)
+        if recorder.error:
+            layout.error_text(recorder.error)
+
+    def start_recording(self) -> Optional[str]:
+        """Start recording to the next free `recording-NNNNN.mp4`; returns its path (None on error)."""
+        try:
+            path = self._target('recording', '.mp4')
+        except OSError as e:
+            self.viz.recorder.error = f'Cannot record into {self.viz.capture_dir}: {e}'
+            return None
+        recorder = self.viz.recorder
+        ok = recorder.start(path, self.record_fps, self.record_frames, recorder.source)
+        return path if ok else None
 
     def _load_controls(self) -> None:
         with layout.item_width(layout.value_width() - layout.em(layout.BUTTON_WIDTH_EM) - layout.em(0.5)):
@@ -65,9 +107,9 @@ class CaptureWidget:
         if layout.small_button('Load'):
             self.load(self.load_path.strip())
 
-    def _target(self, prefix: str) -> str:
+    def _target(self, prefix: str, ext: str = '.png') -> str:
         os.makedirs(self.viz.capture_dir, exist_ok=True)
-        return next_capture_path(self.viz.capture_dir, prefix)
+        return next_capture_path(self.viz.capture_dir, prefix, ext)
 
     def capture_image(self) -> Optional[str]:
         """Save the latest rendered image; returns its path (None, with a message, if there is none)."""

@@ -1,4 +1,6 @@
-"""StyleGAN3 input transform: translate, rotate, scale, shear, mirror, untransform, animation, reset.
+"""StyleGAN3 input transform: translate, rotate, scale, shear, mirror, untransform, animation, reset;
+and the live equivariance readout: PSNR of the transformed render against the ideal transform of the
+untransformed one (generator-spec section 7), with the error image viewable.
 
 Greyed out when the network has no input transform (StyleGAN2)."""
 
@@ -23,6 +25,7 @@ class EquivarianceWidget:
             layout.dim_text('This network has no input transform (StyleGAN2).')
         with layout.disabled(not usable):
             self._controls(self.viz.state)
+            self._measure(self.viz.state)
 
     def _controls(self, state: VizState) -> None:
         _, state.translate = layout.labelled_drag2('Translate', state.translate, 0.002)
@@ -44,6 +47,33 @@ class EquivarianceWidget:
                 setattr(state, key, value)
             state.animate_translate = state.animate_rotate = False
 
+    def _measure(self, state: VizState) -> None:
+        _, state.eq_measure = imgui.checkbox('Measure PSNR', state.eq_measure)
+        self.viz.record('eq_measure')
+        imgui.same_line()
+        changed, show = imgui.checkbox('Error image', state.diagnostic == 'eq_error')
+        self.viz.record('eq_error')
+        if changed:
+            state.diagnostic = 'eq_error' if show else 'none'
+        if state.diagnostic == 'eq_error':
+            _, state.diff_gain = layout.labelled_slider('Error gain', state.diff_gain, 0.5, 50.0, '%.1fx')
+            layout.dim_text('rendered | ideal | |error|')
+        if state.eq_measure or state.diagnostic == 'eq_error':
+            layout.label('PSNR')
+            imgui.text(self.readout())
+            self.viz.record('eq_readout')
+            result = self.viz.result
+            for note in result.notes if result is not None else []:
+                layout.dim_text(note)
+
+    def readout(self) -> str:
+        """'A 42.1 dB  B 17.3 dB' from the newest result ('...' while none)."""
+        result = self.viz.result
+        metrics = result.metrics if result is not None else {}
+        parts = [f'{name} {format_db(metrics[key])}' for name, key in (('A', 'eq_psnr_db'), ('B', 'eq_psnr_db_b'))
+                 if key in metrics]
+        return '  '.join(parts) if parts else '...'
+
     def advance(self, dt_s: float) -> None:
         """Move the transform while animating (called once per frame)."""
         state = self.viz.state
@@ -51,3 +81,8 @@ class EquivarianceWidget:
             state.translate = (state.translate[0] + state.transform_speed * dt_s, state.translate[1])
         if state.animate_rotate:
             state.rotate = (state.rotate + 36.0 * state.transform_speed * dt_s) % 360.0
+
+
+def format_db(value: float) -> str:
+    """'42.13 dB', or 'inf dB (identical)' for a perfect match."""
+    return 'inf dB (identical)' if value == float('inf') else f'{value:.2f} dB'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+from typing import Callable
 
 from imgui_bundle import imgui
 
@@ -33,25 +34,69 @@ def browse(folder: str) -> list[str]:
     return sorted(p for pattern in NETWORK_PATTERNS for p in glob.glob(os.path.join(folder, pattern)))
 
 
-class NetworkWidget:
-    def __init__(self, viz):
-        self.viz = viz
-        self.text = viz.state.network  # Contents of the path/URL box (applied on Open / Enter).
+class NetworkChooser:
+    """A path/URL box with Open, and Recent / Browse / Published combos; Open calls `on_open(source)`.
 
-    def __call__(self) -> None:
-        state = self.viz.state
+    `key` names the recorded item rects (`{key}_box`, `{key}_open`) and scopes the ImGui ids."""
+
+    def __init__(self, viz, key: str, on_open: Callable[[str], None], text: str = ''):
+        self.viz = viz
+        self.key = key
+        self.on_open = on_open
+        self.text = text  # Contents of the path/URL box (applied on Open / Enter).
+
+    def box(self) -> None:
         layout.label('Network')
         with layout.item_width(layout.value_width() - layout.em(layout.BUTTON_WIDTH_EM) - layout.em(0.5)):
             entered, self.text = imgui.input_text_with_hint(
-                '##network', 'path or URL (empty: built-in demo)', self.text,
+                f'##{self.key}', 'path or URL (empty: built-in demo)', self.text,
                 imgui.InputTextFlags_.enter_returns_true)
-        self.viz.record('network_box')
+        self.viz.record(f'{self.key}_box')
         imgui.same_line()
-        if layout.small_button('Open') or entered:
-            self.viz.open_network(self.text.strip())
-        self.viz.record('network_open')
+        if layout.small_button(f'Open##{self.key}') or entered:
+            self.open(self.text.strip())
+        self.viz.record(f'{self.key}_open')
+
+    def choices(self) -> None:
+        with layout.item_width(layout.value_width()):
+            self._combo(f'##recent_{self.key}', 'Recent', self.viz.state.recent)
+            self._combo(f'##browse_{self.key}', f'Browse {self.viz.browse_dir or "(no --browse-dir)"}',
+                        browse(self.viz.browse_dir))
+            self._combo(f'##published_{self.key}', 'Published networks (downloads on Open)', PUBLISHED_URLS,
+                        fill_only=True)
+
+    def _combo(self, name: str, preview: str, items: list[str], fill_only: bool = False) -> None:
+        if not imgui.begin_combo(name, preview):
+            return
+        try:
+            for item in items:
+                if imgui.selectable(item, False)[0]:
+                    self.text = item
+                    if not fill_only:
+                        self.open(item)
+        finally:
+            imgui.end_combo()
+
+    def open(self, source: str) -> None:
+        self.text = source
+        self.on_open(source)
+
+
+def describe(network: dict) -> str:
+    """'stylegan3, 256 px, 16 ws' from a result's network description."""
+    return (f"{network.get('architecture', '?')}, {network.get('img_resolution', '?')} px, "
+            f"{network.get('num_ws', '?')} ws")
+
+
+class NetworkWidget:
+    def __init__(self, viz):
+        self.viz = viz
+        self.chooser = NetworkChooser(viz, 'network', viz.open_network, viz.state.network)
+
+    def __call__(self) -> None:
+        self.chooser.box()
         self._status()
-        self._choices(state)
+        self.chooser.choices()
 
     def _status(self) -> None:
         result = self.viz.result
@@ -68,29 +113,7 @@ class NetworkWidget:
                 self.open('')
             self.viz.record('network_demo')
         elif result is not None and result.network:
-            net = result.network
-            layout.dim_text(f"{net.get('architecture', '?')}, {net.get('img_resolution', '?')} px, "
-                            f"{net.get('num_ws', '?')} ws")
-
-    def _choices(self, state) -> None:
-        with layout.item_width(layout.value_width()):
-            self._combo('##recent', 'Recent', state.recent)
-            self._combo('##browse', f'Browse {self.viz.browse_dir or "(no --browse-dir)"}',
-                        browse(self.viz.browse_dir))
-            self._combo('##published', 'Published networks (downloads on Open)', PUBLISHED_URLS, fill_only=True)
-
-    def _combo(self, name: str, preview: str, items: list[str], fill_only: bool = False) -> None:
-        if not imgui.begin_combo(name, preview):
-            return
-        try:
-            for item in items:
-                if imgui.selectable(item, False)[0]:
-                    self.text = item
-                    if not fill_only:
-                        self.open(item)
-        finally:
-            imgui.end_combo()
+            layout.dim_text(describe(result.network))
 
     def open(self, source: str) -> None:
-        self.text = source
-        self.viz.open_network(source)
+        self.chooser.open(source)

@@ -1,0 +1,53 @@
+"""Compare mode: network B beside A with the same latent, truncation, noise and motion.
+
+Views: A | B side by side, a split at a movable position, or |A - B|. B follows the
+input transform only if it has one (StyleGAN3); otherwise the shared motion is the
+latent (animate the seed)."""
+
+from __future__ import annotations
+
+from imgui_bundle import imgui
+
+from gui_utils import layout
+
+from .network import NetworkChooser, describe
+
+_VIEWS = (('side', 'A | B'), ('split', 'Split'), ('diff', '|A - B|'))
+
+
+class CompareWidget:
+    def __init__(self, viz):
+        self.viz = viz
+        self.chooser = NetworkChooser(viz, 'compare', viz.open_compare_network, viz.state.compare_source)
+
+    def __call__(self) -> None:
+        state = self.viz.state
+        _, state.compare_enabled = imgui.checkbox('Compare with network B', state.compare_enabled)
+        self.viz.record('compare_enable')
+        with layout.disabled(not state.compare_enabled):
+            self.chooser.box()
+            self._status()
+            self.chooser.choices()
+            self._view_controls()
+
+    def _status(self) -> None:
+        result, state = self.viz.result, self.viz.state
+        info = result.compare if result is not None and state.compare_enabled else {}
+        if info.get('label'):
+            layout.dim_text(f"B: {info['label']} ({describe(info)})")
+        if info.get('note'):
+            layout.dim_text(info['note'])
+        if info.get('architecture') and not info.get('has_input_transform'):
+            layout.dim_text('B has no input transform: it follows the latent only (animate the seed).')
+        error = self.viz.render_error
+        if state.compare_enabled and error.startswith('network B'):
+            layout.error_text(error)
+
+    def _view_controls(self) -> None:
+        state = self.viz.state
+        state.compare_view = layout.radio_row(_VIEWS, state.compare_view,
+                                              lambda v: self.viz.record(f'compare_view:{v}'))
+        if state.compare_view == 'split':
+            _, state.split_pos = layout.labelled_slider('Split', state.split_pos, 0.0, 1.0)
+        if state.compare_view == 'diff':
+            _, state.diff_gain = layout.labelled_slider('Gain', state.diff_gain, 0.5, 20.0, '%.1fx')
