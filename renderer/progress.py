@@ -28,6 +28,7 @@ class ProgressBar:
         self.done = 0.0
         self._last_draw = 0.0
         self._drawn = False
+        self._width_drawn = 0
         self._start = time.monotonic()
 
     def update(self, done: float) -> None:
@@ -46,7 +47,8 @@ class ProgressBar:
                     f' {now - self._start:.0f} s')
         else:
             line = f'{self.label}: {self.describe(done)}{unit}'
-        self.stream.write('\r' + line)
+        self.stream.write('\r' + line.ljust(self._width_drawn))  # Cover a longer previous line.
+        self._width_drawn = len(line)
         self.stream.flush()
         self._drawn = True
 
