@@ -100,16 +100,17 @@ def current_transform(args: RenderArgs) -> np.ndarray:
 
 
 def measure_transform(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, metrics: dict[str, float],
-                      suffix: str = ''):
+                      suffix: str = '', rendered: Optional[torch.Tensor] = None):
     """PSNR (dB) of the current input transform against the ideal transform, into metrics['eq_psnr_db' + suffix].
 
+    rendered: the image [1, C, H, W] already rendered with the transform, if any (saves a synthesis).
     Returns the TransformComparison, or None for the identity (PSNR reported as inf without rendering)."""
     from .equivariance import compare_transform
     matrix = current_transform(args)
     if is_identity(matrix):
         metrics['eq_psnr_db' + suffix] = float('inf')
         return None
-    comparison = compare_transform(G, ws, matrix, noise_mode=args.noise_mode)
+    comparison = compare_transform(G, ws, matrix, noise_mode=args.noise_mode, rendered=rendered)
     metrics['eq_psnr_db' + suffix] = comparison.psnr_db
     return comparison
 

@@ -135,12 +135,13 @@ def _squared_error(ideal: torch.Tensor, actual: torch.Tensor, mask: torch.Tensor
 
 
 def compare_transform(G: torch.nn.Module, ws: torch.Tensor, matrix: np.ndarray, noise_mode: str = 'const',
-                      radius_px: Optional[int] = None) -> TransformComparison:
+                      radius_px: Optional[int] = None, rendered: Optional[torch.Tensor] = None) -> TransformComparison:
     """Compare the image rendered with content transform `matrix` against the ideally transformed reference.
 
     ws: [1, num_ws, w_dim]; matrix: 3x3 content transform (transforms.py convention). The reference
     uses the identity input transform; radius_px is the band-limited filters' radius (None: automatic,
-    see band_limited.resolve_radius). Raises ValueError for a network without an input transform and
+    see band_limited.resolve_radius). `rendered` [1, C, H, W]: the image already rendered with `matrix`
+    (saves one synthesis; the GUI passes what it shows). Raises ValueError for a network without an input transform and
     when no pixel stays valid (the transform moved the image out of view).
     """
     if not has_input_transform(G):
@@ -152,7 +153,8 @@ def compare_transform(G: torch.nn.Module, ws: torch.Tensor, matrix: np.ndarray, 
     if is_identity(matrix):
         rendered, ideal, mask = reference, reference, torch.ones(reference.shape[-2:], device=reference.device)
     else:
-        rendered = synthesize_images(G, ws, matrix, noise_mode=noise_mode)
+        if rendered is None:
+            rendered = synthesize_images(G, ws, matrix, noise_mode=noise_mode)
         ideal, rendered, mask = compare_images(reference, rendered, matrix, radius_px)
     squared, count = _squared_error(ideal, rendered, mask)
     if count == 0:

@@ -139,7 +139,8 @@ class Renderer:
         if args.eq_measure and has_input_transform(G):
             t = time.perf_counter()
             try:
-                measure_transform(G, ws, args, result.metrics, suffix)
+                shown = None if args.untransform else img.float()  # The render as shown, before untransforming.
+                measure_transform(G, ws, args, result.metrics, suffix, rendered=shown)
             except ValueError as e:  # E.g. moved out of view: no valid pixels. Keep the image, explain.
                 result.notes.append(f'{"B" if suffix else "A"}: cannot measure the PSNR: {e}')
             result.timings['eq_measure' + suffix] = 1e3 * (time.perf_counter() - t)

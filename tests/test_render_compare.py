@@ -144,3 +144,14 @@ def test_eq_measure_out_of_view_keeps_the_image(renderer, networks):
     result = render(renderer, network=networks['t'], eq_measure=True, translate=(1.5, 0.0))
     assert result.error is None and result.image is not None
     assert 'eq_psnr_db' not in result.metrics and 'cannot measure the PSNR' in result.notes[0]
+
+
+def test_eq_measure_reuses_the_shown_render_and_matches_the_library(renderer, networks):
+    """The readout compares the image it shows; on CPU (float32) that equals a fresh comparison."""
+    from renderer.equivariance import compare_transform
+    from renderer.generation import load_generator, ws_from_seeds
+    from renderer.transforms import image_transform
+    result = render(renderer, network=networks['t'], seed=5, eq_measure=True, translate=(0.3 / 64, 0.1), rotate=20)
+    G = load_generator(networks['t'])
+    expected = compare_transform(G, ws_from_seeds(G, [5]), image_transform((0.3 / 64, 0.1), 20)).psnr_db
+    assert result.metrics['eq_psnr_db'] == pytest.approx(expected, abs=1e-3)
