@@ -32,6 +32,7 @@ class PendingFile:
         self.done = False
 
     def commit(self) -> str:
+        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions.
         os.replace(self.tmp, self.path)
         self.done = True
         return self.path
@@ -41,6 +42,12 @@ class PendingFile:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.tmp)
             self.done = True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager

@@ -21,6 +21,9 @@ def test_atomic_path_renames_on_success(tmp_path):
         open(tmp, 'w').write('done')
         assert not target.exists()
     assert target.read_text() == 'done' and os.listdir(target.parent) == ['a.txt']
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask   # not mkstemp's 0600
 
 
 @pytest.mark.parametrize('error', [KeyboardInterrupt, RuntimeError])
