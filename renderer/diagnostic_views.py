@@ -126,14 +126,13 @@ def _eq_error_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, metri
 
 def spectrum_plot_data(tensor: torch.Tensor, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(heat map [h, w] float32 dB at most SPECTRUM_PLOT_SIZE a side, radial freqs, radial profile dB) of [C, H, W]."""
-    from .spectrum import power_spectrum, radial_profile
+    from .spectrum import power_spectrum, radial_profile, to_db
     power = power_spectrum(tensor[None].float(), beta)
     freqs, profile = radial_profile(power.cpu().numpy())
     factor = max(1, math.ceil(max(power.shape) / SPECTRUM_PLOT_SIZE))
     small = _block_mean_centred(power, factor) if factor > 1 else power
-    heat = (10 * torch.log10(small.clamp_min(1e-30))).float().cpu().numpy()
-    profile_db = 10 * np.log10(np.maximum(profile, 1e-30))
-    return np.ascontiguousarray(heat), np.ascontiguousarray(freqs), np.ascontiguousarray(profile_db)
+    heat = to_db(small.cpu().numpy()).astype(np.float32)
+    return np.ascontiguousarray(heat), np.ascontiguousarray(freqs), np.ascontiguousarray(to_db(profile))
 
 
 def _block_mean_centred(power: torch.Tensor, factor: int) -> torch.Tensor:
