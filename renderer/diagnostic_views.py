@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .compose import side_by_side
-from .render_args import DIAGNOSTICS, SLICE_AXES, SLICE_MOTIONS, RenderArgs
+from .render_args import DIAGNOSTICS, SLICE_MOTIONS, RenderArgs
 from .transforms import image_transform, is_identity
 
 MAX_AVERAGE_SAMPLES = 1024
@@ -83,8 +83,6 @@ def slice_animation(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs):
 
 def _slice_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> torch.Tensor:
     from .sticking import slice_diagnostic
-    if args.slice_axis not in SLICE_AXES:
-        raise DiagnosticError(f'slice axis must be one of {", ".join(SLICE_AXES)}, got {args.slice_axis!r}')
     if not 0 <= args.slice_pos <= 1:
         raise DiagnosticError(f'slice position must lie in [0, 1], got {args.slice_pos}')
     index = round(args.slice_pos * (G.img_resolution - 1))

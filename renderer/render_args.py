@@ -28,7 +28,6 @@ DIAGNOSTICS = {
     'eq_error': 'rendered with the input transform | ideal transform of the reference | |error|',
 }
 SLICE_MOTIONS = ('translate', 'latent')
-SLICE_AXES = ('row', 'column')
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
 
 
