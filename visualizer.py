@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Optional
 
-from renderer.render_args import DEVICES
+from renderer.options import DEVICES
 
 SCREENSHOT_WAIT_S = 120.0  # Longest wait for the renderer before a --screenshot is taken.
 

@@ -12,18 +12,17 @@ rest is rendering. The PSNR of so few samples is only indicative.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 import torch
+from common import write_json
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import write_json  # noqa: E402
-from renderer import equivariance as eq  # noqa: E402
-from renderer.cli import open_network  # noqa: E402
-from renderer.transforms import image_transform  # noqa: E402
+from renderer.commands.common import open_network
+from renderer.diagnostics import equivariance as eq
+from renderer.signal.transforms import image_transform
+
 
 def sample_transform(name: str, resolution: int) -> np.ndarray:
     """A typical transform of each metric, for timing the comparison alone."""

@@ -12,17 +12,15 @@ mixed-precision default (fp16 on the flagged layers) and --force_fp32 are timed.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 
 import torch
+from common import write_json
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from renderer.networks import stylegan2, stylegan3  # noqa: E402
-from common import write_json  # noqa: E402
-from renderer.ops import implementation_status  # noqa: E402
+from renderer.networks import stylegan2, stylegan3
+from renderer.ops import implementation_status
 
 CONFIGS = {
     'stylegan3-t-256': (stylegan3.Generator, dict(img_resolution=256, channel_base=16384)),

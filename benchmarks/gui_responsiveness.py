@@ -19,8 +19,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 def wait_for_first_image(viz, timeout_s: float = 120.0) -> float:
     """Draw frames until the first image arrives (worker start + torch import + first render); returns seconds."""

@@ -3,7 +3,7 @@
     python benchmarks/loading.py [--repeats 5] [--json benchmarks/results/loading.json]
 
 Writes, into a temporary folder, the network in the published pickle format
-(with the test suite's fixture writer: once with G_ema only, once as a training
+(with renderer.io.published_writer: once with G_ema only, once as a training
 snapshot with G, a discriminator-sized stand-in D and G_ema) and in our own
 format, then times `load_network` on each: the first load in this process and
 the median of --repeats further loads. Rows are printed as a table and written as JSON.
@@ -20,14 +20,11 @@ import tempfile
 import time
 
 import torch
+from common import write_json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-import pickle_fixtures as pf  # noqa: E402
-from renderer import load_network, save_network  # noqa: E402
-from common import write_json  # noqa: E402
-from renderer.networks import stylegan3  # noqa: E402
+from renderer import load_network, save_network
+from renderer.io import published_writer as pf
+from renderer.networks import stylegan3
 
 DISCRIMINATOR_PARAMS = 29_000_000  # About the size of a published 1024x1024 discriminator.
 

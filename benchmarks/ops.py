@@ -24,11 +24,10 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from common import environment
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from common import environment  # noqa: E402
-from renderer.networks import stylegan2, stylegan3  # noqa: E402
-from renderer.ops import bias_act, filtered_lrelu, implementation_status, upfirdn2d, upsample2d  # noqa: E402
+from renderer.networks import stylegan2, stylegan3
+from renderer.ops import bias_act, filtered_lrelu, implementation_status, upfirdn2d, upsample2d
 
 SG3_R = dict(channel_base=65536, channel_max=1024, conv_kernel=1, use_radial_filters=True)
 CONFIGS = {

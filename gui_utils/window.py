@@ -6,8 +6,8 @@ build, so that the window and the ImGui backend share one copy of GLFW.
 
 from __future__ import annotations
 
-import imgui_bundle  # noqa: F401  (must precede `import glfw`, see the module docstring)
 import glfw
+import imgui_bundle  # noqa: F401  (must precede `import glfw`, see the module docstring)
 import numpy as np
 import OpenGL.GL as gl
 

@@ -10,10 +10,10 @@ import importlib
 from typing import Any
 
 _LAZY_EXPORTS = {
-    'load_network': 'loading',
-    'save_network': 'native_format',
-    'network_info': 'checkpoint',
-    'NetworkInfo': 'checkpoint',
+    'load_network': 'io.loading',
+    'save_network': 'io.native_format',
+    'network_info': 'io.checkpoint',
+    'NetworkInfo': 'io.checkpoint',
     'NetworkLoadError': 'errors',
 }
 

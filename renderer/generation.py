@@ -1,38 +1,187 @@
-"""Batch generation shared by the commands and diagnostics (metrics, sticking, spectra, videos).
+"""The one path from a latent to an image, shared by the renderer, the diagnostics and the commands.
 
-Conventions: ws are [N, num_ws, w_dim]; images are float [N, C, H, W] in [-1, 1];
-a transform `matrix` is a 3x3 float64 array moving the *image content* in image
-units ([-0.5, 0.5], y down; see transforms.py). Only StyleGAN3 has an input
-transform; asking for one on another network raises ValueError.
+    seed -> z (numpy RandomState(seed).randn, as in the published tools)
+    class -> c (one-hot; zeros [N, 0] for unconditional networks)
+    (z, c) -> ws = G.mapping(z, c, truncation)      ws_from_z, ws_from_seeds, blended_ws
+    ws -> image = G.synthesis(ws)                    synthesize_images (optionally moved by a transform)
+
+Conventions: z [N, z_dim] float32; ws [N, num_ws, w_dim]; images float [N, C, H, W]
+in [-1, 1]. A transform `matrix` is a 3x3 float64 array moving the *image content*
+in image units ([-0.5, 0.5], y down; see renderer.signal.transforms). Only StyleGAN3
+has an input transform; `require_input_transform` is the one check for it. Every
+bad value raises `RequestError` with a message meant for the user.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .latents import latent_from_seed, one_hot_label
-from .transforms import is_identity
+from renderer.errors import RequestError
+from renderer.options import NOISE_MODES
+from renderer.signal.transforms import is_identity
 
-DEMO_SOURCE = 'demo'   # Network name that selects the built-in demo network in commands.
+MAX_SEED = 2 ** 32 - 1
+DEMO_SOURCE = 'demo'                        # Network name of the built-in demo network ('' means it too).
 
 
-def load_generator(source: str, device: torch.device = torch.device('cpu')) -> torch.nn.Module:
-    """Network from a path or URL ('' or 'demo': the built-in demo), in eval mode without gradients."""
-    if source in ('', DEMO_SOURCE):
-        from .demo import build_demo_network
-        G = build_demo_network().to(device)
-    else:
-        from .loading import load_network
-        G = load_network(source, device=device)
-    return G.eval().requires_grad_(False)
+# ----------------------------------------------------------------------------------------------------
+# Seeds, latents and labels.
 
+def check_seed(seed: int, what: str = 'seed') -> int:
+    """seed as an int in [0, MAX_SEED]; RequestError naming `what` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(seed) or int(seed) != seed or not 0 <= seed <= MAX_SEED:
+        raise RequestError(f'{what} must be an integer in [0, {MAX_SEED}], got {seed!r}')
+    return int(seed)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7]; RequestError for malformed text, empty or descending ranges."""
+    seeds = []
+    for part in text.split(','):
+        part = part.strip()
+        lo, sep, hi = part.partition('-')
+        try:
+            first, last = (int(lo), int(hi)) if sep else (int(part), int(part))
+        except ValueError:
+            raise RequestError(f'invalid seed list {text!r}: expected e.g. "0-3,7"') from None
+        if last < first:
+            raise RequestError(f'invalid seed range {part!r} in {text!r}: the range is empty (write {last}-{first})')
+        seeds.extend(range(first, last + 1))
+    for seed in seeds:
+        check_seed(seed)
+    return seeds
+
+
+def latent_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """The z [1, z_dim] (float32) of a seed."""
+    return torch.from_numpy(np.random.RandomState(check_seed(seed)).randn(1, z_dim)).float()
+
+
+def one_hot_label(c_dim: int, class_idx: int, device: torch.device = torch.device('cpu')) -> torch.Tensor:
+    """The label c [1, c_dim] of a class (zeros [1, 0] for unconditional networks)."""
+    c = torch.zeros([1, c_dim], device=device)
+    if c_dim == 0:
+        return c
+    if isinstance(class_idx, bool) or int(class_idx) != class_idx or not 0 <= class_idx < c_dim:
+        raise RequestError(f'class {class_idx} out of range: this network has {c_dim} classes (0-{c_dim - 1})')
+    c[0, int(class_idx)] = 1
+    return c
+
+
+def labels(G: torch.nn.Module, class_idx: Optional[int], n: int = 1) -> torch.Tensor:
+    """c [n, c_dim] on G's device: class_idx (None: class 0) for conditional networks, empty otherwise."""
+    return one_hot_label(G.c_dim, 0 if class_idx is None else class_idx, device_of(G)).expand(n, -1)
+
+
+def check_class(G: torch.nn.Module, class_idx: Optional[int]) -> None:
+    """A class given for an unconditional network is a mistake worth saying (commands use it)."""
+    if class_idx is not None and not G.c_dim:
+        raise RequestError(f'this network is unconditional: it takes no class (got class {class_idx})')
+    labels(G, class_idx)
+
+
+def check_noise_mode(noise_mode: str) -> str:
+    if noise_mode not in NOISE_MODES:
+        raise RequestError(f'noise mode must be one of {", ".join(NOISE_MODES)}, got {noise_mode!r}')
+    return noise_mode
+
+
+def check_truncation(G: torch.nn.Module, truncation_psi: float, truncation_cutoff: Optional[int]) -> None:
+    if not isinstance(truncation_psi, (int, float)) or not math.isfinite(truncation_psi):
+        raise RequestError(f'truncation psi must be a finite number, got {truncation_psi!r}')
+    if truncation_cutoff is not None and (isinstance(truncation_cutoff, bool) or int(truncation_cutoff) !=
+                                          truncation_cutoff or not 0 <= truncation_cutoff <= G.num_ws):
+        raise RequestError(f'truncation cutoff must be an integer in [0, {G.num_ws}], got {truncation_cutoff!r}')
+
+
+# ----------------------------------------------------------------------------------------------------
+# Mapping: (z, c) -> ws.
+
+@torch.no_grad()
+def ws_from_z(G: torch.nn.Module, z: torch.Tensor, c: Optional[torch.Tensor] = None, truncation_psi: float = 1.0,
+              truncation_cutoff: Optional[int] = None) -> torch.Tensor:
+    """ws [N, num_ws, w_dim] on G's device for z [N, z_dim] and labels c [N, c_dim] (None: class 0)."""
+    check_truncation(G, truncation_psi, truncation_cutoff)
+    device = device_of(G)
+    c = labels(G, None, len(z)) if c is None else c
+    return G.mapping(z.to(device), c.to(device), truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+
+
+def ws_from_seeds(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
+                  truncation_cutoff: Optional[int] = None, class_idx: Optional[int] = None) -> torch.Tensor:
+    """ws [len(seeds), num_ws, w_dim] on G's device; z of each seed as in the published tools."""
+    z = torch.cat([latent_from_seed(seed, G.z_dim) for seed in seeds])
+    return ws_from_z(G, z, labels(G, class_idx, len(seeds)), truncation_psi, truncation_cutoff)
+
+
+@dataclass(frozen=True)
+class Latents:
+    """How seeds become ws: truncation and class (shared by animations, videos and commands)."""
+    truncation_psi: float = 1.0
+    truncation_cutoff: Optional[int] = None   # Truncate only the first N ws (None: all).
+    class_idx: Optional[int] = None           # Class of conditional networks (None: class 0).
+
+    def ws(self, G: torch.nn.Module, seeds: Sequence[int]) -> torch.Tensor:
+        return ws_from_seeds(G, seeds, self.truncation_psi, self.truncation_cutoff, self.class_idx)
+
+
+def blended_ws(G: torch.nn.Module, seed: float, latents: Latents = Latents()) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] of a fractional seed: w of floor(seed) blended linearly towards floor(seed) + 1."""
+    if not isinstance(seed, (int, float)) or not math.isfinite(seed):
+        raise RequestError(f'seed must be a finite number, got {seed!r}')
+    base = math.floor(seed)
+    frac = seed - base
+    check_seed(base)
+    if frac == 0:
+        return latents.ws(G, [base])
+    check_seed(base + 1)
+    return latents.ws(G, [base]).lerp(latents.ws(G, [base + 1]), frac)
+
+
+def explicit_ws(G: torch.nn.Module, w: Sequence[float]) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] from a flat w of w_dim values (broadcast) or num_ws * w_dim values."""
+    values = torch.as_tensor(np.asarray(w, dtype=np.float32), device=device_of(G))
+    if values.numel() == G.w_dim:
+        return values.reshape(1, 1, G.w_dim).repeat(1, G.num_ws, 1)
+    if values.numel() == G.num_ws * G.w_dim:
+        return values.reshape(1, G.num_ws, G.w_dim)
+    raise RequestError(f'w has {values.numel()} values; this network needs {G.w_dim} or '
+                       f'{G.num_ws} x {G.w_dim} = {G.num_ws * G.w_dim}')
+
+
+def mix_styles(G: torch.nn.Module, ws: torch.Tensor, mix_seed: int, layers: Sequence[int],
+               latents: Latents = Latents()) -> torch.Tensor:
+    """ws with the entries `layers` (indices into num_ws) replaced by those of mix_seed's w."""
+    bad = [i for i in layers if not 0 <= i < G.num_ws]
+    if bad:
+        raise RequestError(f'style-mixing layers {bad} out of range [0, {G.num_ws})')
+    check_seed(mix_seed, 'mix seed')
+    idx = list(layers)
+    mixed = ws.clone()
+    mixed[:, idx] = latents.ws(G, [mix_seed])[:, idx]
+    return mixed
+
+
+# ----------------------------------------------------------------------------------------------------
+# Synthesis: ws -> images.
 
 def has_input_transform(G: torch.nn.Module) -> bool:
     return getattr(G, 'architecture', None) == 'stylegan3'
+
+
+def require_input_transform(G: torch.nn.Module, what: str, hint: str = '') -> None:
+    """The one check that G can be moved at the input: RequestError naming `what` (and a `hint`) otherwise."""
+    if not has_input_transform(G):
+        arch = getattr(G, 'architecture', 'unknown architecture')
+        raise RequestError(f'{what}: this network ({arch}) has no input transform; only StyleGAN3 networks can be '
+                           f'translated or rotated at the input{f" ({hint})" if hint else ""}')
 
 
 def device_of(G: torch.nn.Module) -> torch.device:
@@ -42,9 +191,7 @@ def device_of(G: torch.nn.Module) -> torch.device:
 @contextlib.contextmanager
 def input_transform(G: torch.nn.Module, matrix: np.ndarray) -> Iterator[None]:
     """Temporarily set StyleGAN3's input transform to inv(matrix) (the image is moved by matrix)."""
-    if not has_input_transform(G):
-        raise ValueError('this network has no input transform (only StyleGAN3 networks can be translated '
-                         'or rotated at the input)')
+    require_input_transform(G, 'moving the image')
     buffer = G.synthesis.input.transform
     saved = buffer.clone()
     try:
@@ -55,20 +202,22 @@ def input_transform(G: torch.nn.Module, matrix: np.ndarray) -> Iterator[None]:
 
 
 @torch.no_grad()
-def ws_from_seeds(G: torch.nn.Module, seeds: Sequence[int], truncation_psi: float = 1.0,
-                  truncation_cutoff: Optional[int] = None, class_idx: Optional[int] = None) -> torch.Tensor:
-    """ws [len(seeds), num_ws, w_dim] on G's device; z of each seed as in the published tools."""
-    device = device_of(G)
-    z = torch.cat([latent_from_seed(seed, G.z_dim) for seed in seeds]).to(device)
-    c = one_hot_label(G.c_dim, class_idx or 0, device).expand(len(seeds), -1)
-    return G.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-
-
-@torch.no_grad()
 def synthesize_images(G: torch.nn.Module, ws: torch.Tensor, matrix: Optional[np.ndarray] = None,
                       noise_mode: str = 'const', force_fp32: bool = True) -> torch.Tensor:
     """Images [N, C, H, W] (float32) for ws [N, num_ws, w_dim], content moved by `matrix` if given."""
+    check_noise_mode(noise_mode)
     with contextlib.ExitStack() as stack:
         if matrix is not None and not is_identity(matrix):
             stack.enter_context(input_transform(G, matrix))
         return G.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32).float()
+
+
+def load_generator(source: str, device: torch.device = torch.device('cpu')) -> torch.nn.Module:
+    """Network from a path or URL ('' or 'demo': the built-in demo), in eval mode without gradients."""
+    if source in ('', DEMO_SOURCE):
+        from renderer.io.demo import build_demo_network
+        G = build_demo_network().to(device)
+    else:
+        from renderer.io.loading import load_network
+        G = load_network(source, device=device)
+    return G.eval().requires_grad_(False)

@@ -1,6 +1,6 @@
 """Independent float64 NumPy reference of the resampling ops, for tests only.
 
-Written directly from generator-spec section 3, as literally as possible:
+Written directly from docs/generator.md section 3, as literally as possible:
 explicit zero insertion, explicit zero padding / cropping, explicit
 convolution loops and decimation by slicing. Speed is irrelevant; inputs in
 the tests are tiny. Nothing here may import from `renderer.ops`.

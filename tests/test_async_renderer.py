@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from renderer.async_renderer import AsyncRenderer
-from renderer.render_args import RenderArgs
+from renderer.live.process import AsyncRenderer
+from renderer.live.render_args import RenderArgs
 
 
 def shm_blocks() -> set[str]:
@@ -113,6 +113,7 @@ def test_set_args_never_blocks():
 def test_force_renders_equal_args_again(tmp_path):
     """Retry: a network file that failed to load and is then fixed loads on a forced request."""
     from net_helpers import make_generator
+
     from renderer import save_network
     path = tmp_path / 'net.pt'
     with AsyncRenderer(sync=True) as renderer:

@@ -1,4 +1,4 @@
-"""Band-limited shifts, rotations and pseudo-rotations against analytic patterns (renderer/band_limited.py).
+"""Band-limited shifts, rotations and pseudo-rotations against analytic patterns (renderer/signal/band_limited.py).
 
 Ground truth: sums of sinusoids below the filters' passband, evaluated in float64 at the
 transformed coordinates. PSNR uses I_max = 2 on the valid (mask) pixels only.
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from renderer import band_limited as bl
-from renderer.transforms import image_transform
+from renderer.signal import band_limited as bl
+from renderer.signal.transforms import image_transform
 
 # (fx, fy) in cycles per pixel (all within 0.32 of DC: inside the passband at radius 8) and phase.
 WAVES = [(0.10, 0.05, 0.3), (0.25, -0.10, 1.0), (0.05, 0.30, 2.0), (-0.20, 0.25, 0.5)]

@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib
 import math
 
+import cuda_cases
+import cuda_emulator
 import numpy as np
 import pytest
 import torch
 
-import cuda_cases
-import cuda_emulator
 from renderer.ops import bias_act, filtered_lrelu, upfirdn2d
 
 flrelu_module = importlib.import_module('renderer.ops.filtered_lrelu')  # the package exports the function

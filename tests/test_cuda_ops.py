@@ -21,11 +21,11 @@ import importlib
 import math
 import os
 
+import cuda_cases
 import numpy as np
 import pytest
 import torch
 
-import cuda_cases
 from renderer.ops import bias_act, cuda_build, filtered_lrelu, implementation_status, upfirdn2d
 
 flrelu_module = importlib.import_module('renderer.ops.filtered_lrelu')
@@ -452,6 +452,7 @@ def test_generator_matches_cpu_reference(arch):
 
 def test_layer_capture_with_kernels():
     from net_helpers import make_generator
+
     from renderer.networks import capture_layers
     G = make_generator('stylegan3-t', res=64).to(DEVICE)
     with torch.no_grad(), capture_layers(G) as layers:

@@ -7,11 +7,11 @@ import pathlib
 import socket
 import threading
 
+import pickle_fixtures as pf
 import pytest
 
-import pickle_fixtures as pf
 from renderer import NetworkLoadError, load_network, network_info
-from renderer import download
+from renderer.io import download
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""EQ-T, EQ-T_frac and EQ-R (renderer/equivariance.py): analytic fakes, real small networks, the command.
+"""EQ-T, EQ-T_frac and EQ-R (renderer/diagnostics/equivariance.py): analytic fakes, real small networks, the command.
 
 Fake generators expose the network interface the metrics use (mapping, synthesis with an
 input.transform buffer, architecture, z_dim, ...) and render known functions of the input
@@ -15,15 +15,16 @@ import subprocess
 import sys
 
 import numpy as np
+import pickle_fixtures as pf
 import pytest
 import torch
-
-import pickle_fixtures as pf
 from net_helpers import make_generator
-from renderer import equivariance as eq
-from renderer.cli import run_command
+
+from renderer.commands import equivariance as eq_command
+from renderer.commands.common import run_command
+from renderer.diagnostics import equivariance as eq
 from renderer.networks.stylegan3 import SynthesisLayer
-from renderer.transforms import image_transform
+from renderer.signal.transforms import image_transform
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -326,11 +327,11 @@ def command(network, out, *extra):
 
 def test_command_writes_json_and_is_reproducible(network_pickle, tmp_path, capsys):
     first, second = tmp_path / 'a' / 'result.json', tmp_path / 'b.json'
-    assert run_command(eq.main, command(network_pickle, first)) == 0
+    assert run_command(eq_command.main, command(network_pickle, first)) == 0
     captured = capsys.readouterr()
     assert 'eq_t_frac [' in captured.err and '4/4 samples' in captured.err   # progress bar on stderr
     assert 'eq_r' in captured.out and str(first) in captured.out
-    assert run_command(eq.main, command(network_pickle, second, '--no-progress')) == 0
+    assert run_command(eq_command.main, command(network_pickle, second, '--no-progress')) == 0
     assert 'samples' not in capsys.readouterr().err
     a, b = (json.loads(p.read_text()) for p in (first, second))
     assert list(a['metrics']) == ['eq_t', 'eq_t_frac', 'eq_r']
@@ -349,7 +350,7 @@ def test_command_writes_json_and_is_reproducible(network_pickle, tmp_path, capsy
 ])
 def test_command_bad_values_exit_2(network_pickle, tmp_path, capsys, args, message):
     argv = command(network_pickle, tmp_path / 'r.json') + args
-    assert run_command(eq.main, argv) == 2
+    assert run_command(eq_command.main, argv) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and message in err
     assert not os.listdir(tmp_path)
@@ -357,16 +358,16 @@ def test_command_bad_values_exit_2(network_pickle, tmp_path, capsys, args, messa
 
 def test_command_rejects_networks_without_input_transform_and_folders(tmp_path, capsys):
     stylegan2 = str(pf.write_published(tmp_path / 'sg2.pkl', pf.small_generator('stylegan2', res=32)))
-    assert run_command(eq.main, ['--network', stylegan2, '--out', str(tmp_path / 'r.json')]) == 2
+    assert run_command(eq_command.main, ['--network', stylegan2, '--out', str(tmp_path / 'r.json')]) == 2
     assert 'StyleGAN3' in capsys.readouterr().err
-    assert run_command(eq.main, ['--network', stylegan2, '--out', str(tmp_path)]) == 2
+    assert run_command(eq_command.main, ['--network', stylegan2, '--out', str(tmp_path)]) == 2
     assert 'is a folder' in capsys.readouterr().err
     assert sorted(os.listdir(tmp_path)) == ['sg2.pkl']
 
 
 def test_command_rejects_negative_sample_count(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        eq.main(['--num-samples', '-3', '--out', str(tmp_path / 'r.json')])
+        eq_command.main(['--num-samples', '-3', '--out', str(tmp_path / 'r.json')])
     assert exit_info.value.code == 2 and 'positive integer' in capsys.readouterr().err
     assert not os.listdir(tmp_path)
 
@@ -382,11 +383,12 @@ def test_interrupted_command_leaves_no_file(network_pickle, tmp_path, monkeypatc
         return real(*args, **kwargs)
 
     monkeypatch.setattr(eq, 'synthesize_images', interrupting)
-    assert run_command(eq.main, command(network_pickle, tmp_path / 'result.json', '--no-progress')) == 130
+    assert run_command(eq_command.main, command(network_pickle, tmp_path / 'result.json', '--no-progress')) == 130
     assert len(calls) == 5 and os.listdir(tmp_path) == []
 
 
 def test_module_runs_as_a_command(tmp_path):
-    result = subprocess.run([sys.executable, '-m', 'renderer.equivariance', '--network', str(tmp_path / 'none.pkl'),
-                             '--out', str(tmp_path / 'r.json')], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, '-m', 'renderer.commands.equivariance',
+                             '--network', str(tmp_path / 'none.pkl'), '--out', str(tmp_path / 'r.json')],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.startswith('error: ') and 'none.pkl' in result.stderr

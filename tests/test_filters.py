@@ -1,4 +1,4 @@
-"""Filter design (generator-spec section 2) against scipy and an independent jinc * Kaiser."""
+"""Filter design (docs/generator.md section 2) against scipy and an independent jinc * Kaiser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import scipy.signal
 import scipy.special
 import torch
 
-from renderer.filters import design_lowpass_filter, setup_resample_filter
+from renderer.signal.filters import design_lowpass_filter, setup_resample_filter
 
 
 def stylegan3_schedule(res, num_layers=14, num_critical=2, first_cutoff=2, first_stopband=2 ** 2.1,

@@ -11,7 +11,6 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from gui_harness import Driver, red_pixel_count
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test-artifacts')
@@ -39,7 +38,7 @@ def _differs(a: np.ndarray, b: np.ndarray) -> float:
 def test_opens_builtin_network_and_renders(driver):
     viz = driver.viz
     assert viz.result is not None and viz.result.error is None
-    assert viz.result.network['label'] == 'untrained demo network'
+    assert viz.result.a.network.label == 'untrained demo network'
     image = driver.image_pixels()
     assert image.shape[0] > 200 and image.std() > 2  # A picture, not a flat fill.
 
@@ -66,7 +65,7 @@ def test_drag_in_image_changes_latent(driver):
 def test_layer_selection_and_fft_spectrum(driver):
     viz = driver.viz
     driver.click('header:Layers and FFT')
-    layer = viz.result.layers[4].name  # Visible without scrolling the table.
+    layer = viz.result.a.layers[4].name  # Visible without scrolling the table.
     before = driver.image_pixels()
     driver.click(f'layer:{layer}')
     driver.settle()
@@ -211,13 +210,14 @@ def test_command_line_smoke_run(xvfb_display, tmp_path):
 def test_conditional_network_class_selector(driver, tmp_path):
     """A conditional network shows a class selector; typing a class changes the image, the seed stays."""
     from net_helpers import make_generator
+
     from renderer import save_network
     viz = driver.viz
     path = str(tmp_path / 'conditional.pt')
     save_network(make_generator('stylegan3-t', 64, c_dim=5, seed=2), path)
     viz.open_network(path)
     driver.settle()
-    assert viz.result.error is None and viz.result.network['c_dim'] == 5
+    assert viz.result.error is None and viz.result.a.network.c_dim == 5
     driver.frames(2)
     before = driver.image_pixels()
     driver.click('class_input')

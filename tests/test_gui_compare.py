@@ -9,12 +9,12 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from gui_harness import Driver
 from net_helpers import make_generator
 from pickle_fixtures import write_published
-from renderer.render import Renderer
-from renderer.render_args import RenderArgs
+
+from renderer.live.render import Renderer
+from renderer.live.render_args import RenderArgs
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test-artifacts')
 
@@ -62,7 +62,7 @@ def section(driver, title: str):
 
 def test_compare_mode_shows_both_networks(driver, networks):
     viz = driver.viz
-    assert viz.result.network['architecture'] == 'stylegan3' and viz.result.error is None
+    assert viz.result.a.network.architecture == 'stylegan3' and viz.result.error is None
     with section(driver, 'Compare A | B'):
         driver.click('compare_enable')
         driver.click('compare_box')
@@ -71,7 +71,7 @@ def test_compare_mode_shows_both_networks(driver, networks):
         driver.settle()
         result = viz.result
         assert result.error is None, result.error
-        assert result.compare['architecture'] == 'stylegan2' and result.compare['source'] == networks['b']
+        assert result.b.network.architecture == 'stylegan2' and result.b.network.source == networks['b']
         image_a, image_b = alone(network=networks['a']), alone(network=networks['b'])
         assert result.image.shape == (64, 64 + 4 + 32, 3)          # A | gap | B, B centred.
         np.testing.assert_array_equal(result.image[:, :64], image_a)
@@ -127,7 +127,7 @@ def test_sticking_diagnostics_for_a_and_b(driver):
         result = viz.result
         assert result.error is None, result.error
         assert result.image.shape == (64, (64 + 4 + 64) + 4 + (32 + 4 + 32), 3)
-        assert result.timings['diagnostic'] > 0 and result.timings['diagnostic_b'] > 0
+        assert result.a.timings['diagnostic'] > 0 and result.b.timings['diagnostic'] > 0
         driver.click('diagnostic:none')
         driver.settle()
 
@@ -149,7 +149,7 @@ def test_equivariance_readout_and_error_image(driver):
         viz.state.translate = (2 / 64, 0.0)   # Two whole pixels.
         driver.click('eq_measure')
         driver.settle()
-        psnr = viz.result.metrics['eq_psnr_db']
+        psnr = viz.result.a.eq_psnr_db
         assert psnr > 30, psnr
         assert 'A ' in viz.equivariance_widget.readout() and 'dB' in viz.equivariance_widget.readout()
         driver.click('eq_error')

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pickle
 
+import pickle_fixtures as pf
 import pytest
 import torch
 
-import pickle_fixtures as pf
 from renderer import NetworkLoadError, load_network
 
 

@@ -12,13 +12,13 @@ import subprocess
 import sys
 import time
 
+import pickle_fixtures as pf
 import pytest
 import torch
 
-import pickle_fixtures as pf
 from renderer import NetworkLoadError, load_network
 from renderer.errors import UnsafePickleError
-from renderer.safe_unpickle import EasyDict
+from renderer.io.safe_unpickle import EasyDict
 
 SENTINEL_MODULE = 'afv_sentinel_module'
 

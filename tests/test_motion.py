@@ -11,15 +11,21 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-
 from net_helpers import make_generator
-from renderer.generation import synthesize_images, ws_from_seeds
-from renderer.compose import GAP_VALUE, side_by_side
-from renderer.motion import (Animation, interpolate_ws, latent_animation, render_frames, rotation_animation,
-                             translation_animation, truncation_animation)
-from renderer.progress import ProgressBar
-from renderer.transforms import image_transform
 
+from renderer.generation import synthesize_images, ws_from_seeds
+from renderer.media.compose import GAP_VALUE, side_by_side
+from renderer.media.progress import ProgressBar
+from renderer.motion import (
+    Animation,
+    interpolate_ws,
+    latent_animation,
+    render_frames,
+    rotation_animation,
+    translation_animation,
+    truncation_animation,
+)
+from renderer.signal.transforms import image_transform
 
 # ----------------------------------------------------------------------------
 # Fake generators with the network interface and exactly known outputs.

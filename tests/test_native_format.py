@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 
+import pickle_fixtures as pf
 import pytest
 import torch
 
-import pickle_fixtures as pf
 from renderer import NetworkLoadError, load_network, network_info, save_network
-from renderer import convert, native_format
+from renderer.commands import convert
+from renderer.io import native_format
 
 
 @pytest.mark.parametrize('arch, c_dim', [('stylegan3-t', 0), ('stylegan3-r', 3), ('stylegan2', 2)])
@@ -113,7 +114,7 @@ def test_truncated_native_file(tmp_path, fraction):
 def test_converter(tmp_path, capsys):
     G, G_train = pf.small_generator('stylegan3-r', c_dim=2), pf.small_generator('stylegan3-r', c_dim=2, seed=5)
     src = pf.write_published(tmp_path / 'in.pkl', G, G=G_train)
-    assert convert.main([str(src), str(tmp_path / 'out.pt')]) == 0
+    assert convert.run([str(src), str(tmp_path / 'out.pt')]) == 0
     assert 'stylegan3-r' in capsys.readouterr().out
     H = load_network(tmp_path / 'out.pt')
     assert pf.tensors_equal(G, H) == []
@@ -123,19 +124,19 @@ def test_converter(tmp_path, capsys):
     assert info.file_keys == ('G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs', 'progress')
     assert info.has_discriminator and info.training_set_kwargs == pf.TRAINING_SET_KWARGS
 
-    assert convert.main([str(src), str(tmp_path / 'g.pt'), '--key', 'G', '--quiet']) == 0
+    assert convert.run([str(src), str(tmp_path / 'g.pt'), '--key', 'G', '--quiet']) == 0
     assert pf.tensors_equal(G_train, load_network(tmp_path / 'g.pt')) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ['g.pt', 'in.pkl', 'out.pt']
 
 
 def test_converter_errors(tmp_path, capsys):
-    assert convert.main([str(tmp_path / 'missing.pkl'), str(tmp_path / 'out.pt')]) == 2
+    assert convert.run([str(tmp_path / 'missing.pkl'), str(tmp_path / 'out.pt')]) == 2
     err = capsys.readouterr().err
     assert err.startswith('error: ') and 'missing.pkl' in err and 'no such file' in err
     src = pf.write_published(tmp_path / 'in.pkl', pf.small_generator('stylegan2'))
-    assert convert.main([str(src), str(tmp_path / 'no-such-dir' / 'out.pt')]) == 2
+    assert convert.run([str(src), str(tmp_path / 'no-such-dir' / 'out.pt')]) == 2
     assert 'cannot write' in capsys.readouterr().err
-    assert convert.main([str(src), str(tmp_path / 'out.pt'), '--key', 'D']) == 2
+    assert convert.run([str(src), str(tmp_path / 'out.pt'), '--key', 'D']) == 2
     assert 'Discriminator' in capsys.readouterr().err
     assert not (tmp_path / 'out.pt').exists()
 
@@ -145,7 +146,7 @@ def test_converter_command_line(tmp_path):
     src = pf.write_published(tmp_path / 'in.pkl', G)
     out = tmp_path / 'out.pt'
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, '-m', 'renderer.convert', str(src), str(out)], cwd=root,
+    result = subprocess.run([sys.executable, '-m', 'renderer.commands.convert', str(src), str(out)], cwd=root,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert pf.tensors_equal(G, load_network(out)) == []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from net_helpers import make_generator
+
 from renderer.networks import stylegan2, stylegan3
 
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+import reference_ops as ref
 import torch
 
-import reference_ops as ref
 from renderer.ops import bias_act
 
 NUM_CASES = 60

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference_ops as ref
 import scipy.signal
 import torch
 
-import reference_ops as ref
 from renderer.ops import upfirdn2d, upsample2d
 
 NUM_CASES = 60

@@ -9,9 +9,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from renderer.atomic import PendingFile, atomic_path
-from renderer.progress import ProgressBar
-from renderer.video_writer import VideoWriter, even_rgb
+from renderer.media.atomic import PendingFile, atomic_path
+from renderer.media.progress import ProgressBar
+from renderer.media.video_writer import VideoWriter, even_rgb
 
 
 def test_atomic_path_renames_on_success(tmp_path):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from net_helpers import make_generator
 from pickle_fixtures import write_published
-from renderer.render import Renderer
-from renderer.render_args import RenderArgs
+
+from renderer.live.render import Renderer
+from renderer.live.render_args import RenderArgs
 
 
 @pytest.fixture(scope='module')
@@ -40,11 +40,11 @@ def as_float(result):
 def test_output_image_and_metadata(renderer, networks):
     r = render(renderer, network=networks['t'])
     assert r.image.shape == (64, 64, 3) and r.image.dtype == np.uint8
-    assert r.network['architecture'] == 'stylegan3' and r.network['has_input_transform']
-    assert [l.name for l in r.layers][0] == 'input' and r.layers[-1].shape[1] == 3
-    assert r.ws.shape == (r.network['num_ws'], r.network['w_dim'])
+    assert r.a.network.architecture == 'stylegan3' and r.a.network.has_input_transform
+    assert [layer.name for layer in r.a.layers][0] == 'input' and r.a.layers[-1].shape[1] == 3
+    assert r.ws.shape == (r.a.network.num_ws, r.a.network.w_dim)
     assert set(r.impls) == {'bias_act', 'upfirdn2d', 'filtered_lrelu'} and r.device == 'cpu'
-    assert r.timings['total'] >= r.timings['synthesis'] > 0
+    assert r.timings['total'] >= r.a.timings['synthesis'] > 0
 
 
 def test_deterministic_for_fixed_args(renderer, networks):
@@ -104,14 +104,14 @@ def test_style_mixing_replaces_chosen_ws(renderer, networks):
 @pytest.mark.parametrize('layer_index', [0, 4, -2])
 def test_layer_selection_returns_that_layers_shape(renderer, networks, layer_index):
     full = render(renderer, network=networks['t'])
-    layer = full.layers[layer_index]
+    layer = full.a.layers[layer_index]
     r = render(renderer, network=networks['t'], layer=layer.name, num_channels=1, channel_base=2)
     assert r.image.shape == (layer.shape[2], layer.shape[3], 3)
     assert (r.image[..., 0] == r.image[..., 1]).all()  # one channel shown as grey
 
 
 def test_fft_view_has_bright_centre(renderer, networks):
-    name = render(renderer, network=networks['t']).layers[5].name
+    name = render(renderer, network=networks['t']).a.layers[5].name
     r = render(renderer, network=networks['t'], layer=name, fft=True, fft_range_db=60)
     h, w = r.image.shape[:2]
     centre = r.image[h // 2 - 2:h // 2 + 3, w // 2 - 2:w // 2 + 3, 0].astype(float).mean()
@@ -133,7 +133,7 @@ def test_stylegan2_noise_modes(renderer, networks):
     c = render(renderer, network=networks['sg2'], noise_mode='random', noise_seed=2)
     np.testing.assert_array_equal(a.image, b.image)
     assert not np.array_equal(a.image, c.image)
-    assert render(renderer, network=networks['sg2']).network['has_input_transform'] is False
+    assert render(renderer, network=networks['sg2']).a.network.has_input_transform is False
 
 
 @pytest.mark.parametrize('kwargs, message', [

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from net_helpers import make_generator
 from pickle_fixtures import write_published
-from renderer.compose import difference_view, resize_like, split_view
-from renderer.render import Renderer
-from renderer.render_args import RenderArgs
+
+from renderer.live.render import Renderer
+from renderer.live.render_args import RenderArgs
+from renderer.media.compose import difference_view, resize_like, split_view
 
 
 @pytest.fixture(scope='module')
@@ -56,8 +56,8 @@ def test_compare_side_by_side_equals_the_two_renders(renderer, networks):
     assert image.shape == (64, 64 + 4 + 32, 3)
     np.testing.assert_array_equal(image[:, :64], a)
     np.testing.assert_array_equal(image[16:48, 68:], b)   # B centred vertically
-    assert both.compare['architecture'] == 'stylegan2' and both.network['architecture'] == 'stylegan3'
-    assert both.timings['synthesis'] > 0 and both.timings['synthesis_b'] > 0
+    assert both.b.network.architecture == 'stylegan2' and both.a.network.architecture == 'stylegan3'
+    assert both.a.timings['synthesis'] > 0 and both.b.timings['synthesis'] > 0
 
 
 def test_compare_same_network_diff_is_black(renderer, networks):
@@ -82,7 +82,7 @@ def test_compare_errors_name_network_b(renderer, networks, tmp_path):
     missing = str(tmp_path / 'nope.pkl')
     result = render(renderer, network=networks['t'], compare_network=missing)
     assert result.error.startswith(f'network B ({missing})') and result.image is None
-    assert result.network['architecture'] == 'stylegan3'   # A itself loaded fine.
+    assert result.a.network.architecture == 'stylegan3'   # A itself loaded fine.
     bad_view = render(renderer, network=networks['t'], compare_network=networks['t'], compare_view='overlay')
     assert 'compare view' in bad_view.error
 
@@ -90,7 +90,7 @@ def test_compare_errors_name_network_b(renderer, networks, tmp_path):
 def test_b_without_the_layer_shows_its_output(renderer, networks):
     result = render(renderer, network=networks['t'], compare_network=networks['sg2'], layer='L2_36_128')
     assert result.error is None, result.error
-    assert 'no layer L2_36_128' in result.compare['note']
+    assert 'no layer L2_36_128' in result.b.notes[0]
 
 
 def test_diagnostics_validate_their_arguments(renderer, networks):
@@ -117,18 +117,18 @@ def test_diagnostic_views_have_documented_sizes(renderer, networks):
     column = ok(render(renderer, network=networks['t'], diagnostic='slice', slice_frames=10, slice_axis='column'))
     assert column.shape == (64, 64 + 4 + 10, 3)         # middle frame | [64 x 10 frames] slice
     eq = render(renderer, network=networks['t'], diagnostic='eq_error', translate=(0.3 / 64, 0.0))
-    assert ok(eq).shape == (64, 3 * 64 + 2 * 4, 3) and np.isfinite(eq.metrics['eq_psnr_db'])
+    assert ok(eq).shape == (64, 3 * 64 + 2 * 4, 3) and np.isfinite(eq.a.eq_psnr_db)
 
 
 def test_eq_measure_reports_psnr_for_each_network(renderer, networks):
     identity = render(renderer, network=networks['t'], eq_measure=True)
-    assert identity.metrics['eq_psnr_db'] == float('inf')
+    assert identity.a.eq_psnr_db == float('inf')
     both = render(renderer, network=networks['t'], compare_network=networks['t2'], eq_measure=True,
                   translate=(3 / 64, 0.0))
-    assert both.metrics['eq_psnr_db'] > 30 and both.metrics['eq_psnr_db_b'] > 30
+    assert both.a.eq_psnr_db > 30 and both.b.eq_psnr_db > 30
     sg2 = render(renderer, network=networks['t'], compare_network=networks['sg2'], eq_measure=True,
                  translate=(3 / 64, 0.0))
-    assert 'eq_psnr_db_b' not in sg2.metrics   # StyleGAN2 has no input transform to measure.
+    assert sg2.b.eq_psnr_db is None   # StyleGAN2 has no input transform to measure.
 
 
 def test_spectrum_plot_data(renderer, networks):
@@ -137,21 +137,21 @@ def test_spectrum_plot_data(renderer, networks):
     assert result.spectrum_freqs[0] == 0 and result.spectrum_freqs[-1] == pytest.approx(0.5)
     assert result.spectrum_profile_db.shape == result.spectrum_freqs.shape
     layer = render(renderer, network=networks['t'], spectrum_plot=True, layer='input')
-    assert layer.spectrum_db.shape[0] == layer.layers[0].shape[2]
+    assert layer.spectrum_db.shape[0] == layer.a.layers[0].shape[2]
 
 
 def test_eq_measure_out_of_view_keeps_the_image(renderer, networks):
     result = render(renderer, network=networks['t'], eq_measure=True, translate=(1.5, 0.0))
     assert result.error is None and result.image is not None
-    assert 'eq_psnr_db' not in result.metrics and 'cannot measure the PSNR' in result.notes[0]
+    assert result.a.eq_psnr_db is None and 'cannot measure the PSNR' in result.a.notes[0]
 
 
 def test_eq_measure_reuses_the_shown_render_and_matches_the_library(renderer, networks):
     """The readout compares the image it shows; on CPU (float32) that equals a fresh comparison."""
-    from renderer.equivariance import compare_transform
+    from renderer.diagnostics.equivariance import compare_transform
     from renderer.generation import load_generator, ws_from_seeds
-    from renderer.transforms import image_transform
+    from renderer.signal.transforms import image_transform
     result = render(renderer, network=networks['t'], seed=5, eq_measure=True, translate=(0.3 / 64, 0.1), rotate=20)
     G = load_generator(networks['t'])
     expected = compare_transform(G, ws_from_seeds(G, [5]), image_transform((0.3 / 64, 0.1), 20)).psnr_db
-    assert result.metrics['eq_psnr_db'] == pytest.approx(expected, abs=1e-3)
+    assert result.a.eq_psnr_db == pytest.approx(expected, abs=1e-3)

@@ -1,4 +1,5 @@
-"""Average power spectra (renderer/spectrum.py) against numpy references, analytic cases and real image files."""
+"""Average power spectra (renderer/signal/spectra.py, renderer/diagnostics/spectrum.py) against numpy
+references, analytic cases and real image files."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ import time
 
 import imageio.v3 as iio
 import numpy as np
+import pickle_fixtures as pf
 import pytest
 import torch
+from net_helpers import make_generator
 from PIL import Image
 
-import pickle_fixtures as pf
-from net_helpers import make_generator
 from renderer import load_network
-from renderer.cli import run_command
-from renderer.spectrum import (SpectrumAccumulator, folder_spectrum, generated_spectrum, main, plot_spectra,
-                               power_spectrum, radial_profile)
+from renderer.commands.common import run_command
+from renderer.commands.spectrum import main
+from renderer.diagnostics.spectrum import folder_spectrum, generated_spectrum
+from renderer.media.plots import plot_spectra
+from renderer.signal.spectra import SpectrumAccumulator, power_spectrum, radial_profile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -349,7 +352,7 @@ def command_inputs(tmp_path_factory):
 def test_command_end_to_end(tmp_path, command_inputs):
     net_a, net_b, real = command_inputs
     out = tmp_path / 'out' / 'spectra.png'
-    cmd = [sys.executable, '-m', 'renderer.spectrum', '--network', str(net_a), '--network-b', str(net_b),
+    cmd = [sys.executable, '-m', 'renderer.commands.spectrum', '--network', str(net_a), '--network-b', str(net_b),
            '--real-dir', str(real), '--num-images', '3', '--batch', '2', '--seed', '7', '--device', 'cpu',
            '--out', str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -419,7 +422,7 @@ def test_interrupt_while_writing_leaves_nothing(tmp_path, capsys, command_inputs
 def test_ctrl_c_while_generating_leaves_nothing(tmp_path, command_inputs):
     net_a, _, _ = command_inputs
     out = tmp_path / 'out'
-    cmd = [sys.executable, '-m', 'renderer.spectrum', '--network', str(net_a), '--num-images', '1000000',
+    cmd = [sys.executable, '-m', 'renderer.commands.spectrum', '--network', str(net_a), '--num-images', '1000000',
            '--batch', '1', '--device', 'cpu', '--out', str(out / 'spectra.png')]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -439,7 +442,7 @@ def test_ctrl_c_while_generating_leaves_nothing(tmp_path, command_inputs):
 
 
 def test_import_stays_light():
-    code = ('import sys, renderer.spectrum; '
+    code = ('import sys, renderer.diagnostics.spectrum, renderer.commands.spectrum, renderer.media.plots; '
             'print(sorted(m for m in ("matplotlib", "imageio", "PIL") if m in sys.modules))')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == '[]'

@@ -1,4 +1,4 @@
-"""Texture-sticking diagnostics (renderer/sticking.py): slices and averages on fake networks with
+"""Texture-sticking diagnostics (renderer/diagnostics/sticking.py): slices and averages on fake networks with
 exact answers, on small real StyleGAN3-T / StyleGAN2 networks, and the command line."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-
 from net_helpers import make_generator, psnr
-from renderer.cli import run_command
-from renderer.generation import synthesize_images, ws_from_seeds
-from renderer.imaging import to_uint8
-from renderer.compose import side_by_side
-from renderer.motion import latent_animation, translation_animation
-from renderer import sticking
-from renderer.sticking import (SliceAccumulator, averaged_image, perturbed_ws, slice_diagnostic,
-                               take_slice)
 from test_motion import FakeGenerator, make_pattern, shift_generator
+
+from renderer.commands import sticking as sticking_command
+from renderer.commands.common import run_command
+from renderer.diagnostics import sticking
+from renderer.diagnostics.sticking import SliceAccumulator, averaged_image, perturbed_ws, slice_diagnostic, take_slice
+from renderer.generation import synthesize_images, ws_from_seeds
+from renderer.media.compose import side_by_side
+from renderer.media.pictures import to_uint8
+from renderer.motion import latent_animation, translation_animation
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -225,7 +225,7 @@ def network_files(tmp_path_factory, sg3, sg2):
 
 
 def run(*argv) -> int:
-    return run_command(sticking.main, [str(a) for a in argv])
+    return run_command(sticking_command.main, [str(a) for a in argv])
 
 
 def test_command_average(network_files, tmp_path, sg3):
@@ -290,7 +290,7 @@ def test_command_bad_input(network_files, tmp_path, capsys, extra, message):
 
 
 def test_command_process_exit_code(tmp_path):
-    result = subprocess.run([sys.executable, '-m', 'renderer.sticking', 'average', '--network',
+    result = subprocess.run([sys.executable, '-m', 'renderer.commands.sticking', 'average', '--network',
                              str(tmp_path / 'nope.pkl'), '--out', str(tmp_path / 'a.png')],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
@@ -313,7 +313,7 @@ def test_ctrl_c_while_rendering_leaves_nothing(network_files, tmp_path, monkeypa
 def test_ctrl_c_while_writing_leaves_nothing(network_files, tmp_path, monkeypatch):
     def interrupted_save(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(sticking.np, 'save', interrupted_save)     # the PNG is written first
+    monkeypatch.setattr(sticking_command.np, 'save', interrupted_save)     # the PNG is written first
     assert run('average', '--network', network_files['sg3'], '--device', 'cpu', '--num-samples', 1,
                '--out', tmp_path / 'a.png') == 130
     assert os.listdir(tmp_path) == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from net_helpers import make_generator, psnr
 
 RES = 32
@@ -72,6 +71,7 @@ def test_ws_are_shared_between_torgb_and_next_conv0(G):
 def test_upsampling_conv_matches_explicit_definition(G):
     """conv0 = transposed stride-2 conv with the modulated kernel, then the [1,3,3,1] FIR (gain 4, pad 1)."""
     import torch.nn.functional as F
+
     from renderer.networks.modulation import modulated_conv
     from renderer.networks.stylegan2 import modulated_conv2d
     layer = G.synthesis.b8.conv0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from net_helpers import make_generator, psnr, rotation_matrix, translation_matrix
 
 # Random-weight networks have a small output range; PSNR (I_max = 2) is taken on images

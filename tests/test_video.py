@@ -1,5 +1,5 @@
-"""The video command (renderer.video): frame contents against directly rendered references,
-frame counts / sizes / fps of the written MP4s, A | B layouts, bad input and Ctrl-C."""
+"""The video command (renderer.commands.video, renderer.media.videos): frame contents against directly
+rendered references, frame counts / sizes / fps of the written MP4s, A | B layouts, bad input and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-
 from net_helpers import psnr
 from pickle_fixtures import small_generator, write_published
-from renderer import video, video_frames
-from renderer.cli import run_command
+
+from renderer.commands import video as video_command
+from renderer.commands.common import run_command
 from renderer.generation import synthesize_images, ws_from_seeds
+from renderer.media import video_frames
+from renderer.media import videos as video
+from renderer.motion import Motion
 from renderer.networks.capture import capture_layers
-from renderer.transforms import image_transform
-from renderer.video import Motion
+from renderer.signal.transforms import image_transform
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -65,7 +67,7 @@ def read_video(path) -> tuple[np.ndarray, float]:
 
 
 def run(argv, capsys) -> tuple[int, str, str]:
-    code = run_command(video.main, [str(a) for a in argv])
+    code = run_command(video_command.main, [str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -289,7 +291,7 @@ def _ffmpeg_child(pid: int) -> int | None:
 @pytest.mark.skipif(not sys.platform.startswith('linux'), reason='finds the ffmpeg child through /proc')
 def test_sigint_to_the_command_exits_130_and_leaves_no_file(pickles, tmp_path):
     out = tmp_path / 'v.mp4'
-    argv = [sys.executable, '-m', 'renderer.video', 'interp', '--network', pickles['sg2'], '--seeds', '0-1',
+    argv = [sys.executable, '-m', 'renderer.commands.video', 'interp', '--network', pickles['sg2'], '--seeds', '0-1',
             '--w-frames', '20000', '--batch', '1', '--out', str(out)]
     # A session of its own: SIGINT goes to the process group, as Ctrl-C in a terminal does.
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

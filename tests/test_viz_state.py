@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from renderer.render_args import RenderArgs
+from renderer.live.render_args import RenderArgs
 from viz.state import VizState, apply_render_args, render_args
 from viz.widgets.capture import next_capture_path, save_capture
 from viz.widgets.network import PUBLISHED_URLS, browse

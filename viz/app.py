@@ -19,8 +19,8 @@ from gui_utils.draw import draw_texture, fit_zoom, step_zoom
 from gui_utils.gl_texture import Texture
 from gui_utils.imgui_context import ImGuiContext
 from gui_utils.window import Window
-from renderer.async_renderer import AsyncRenderer
-from renderer.render_args import RenderResult
+from renderer.live.process import AsyncRenderer
+from renderer.live.render_args import ERROR_NETWORK, RenderResult
 
 from .recording import Recorder
 from .state import VizState, render_args
@@ -100,9 +100,9 @@ class Visualizer:
     # -- actions used by widgets ------------------------------------------------------------
     @property
     def load_error(self) -> str:
-        """The error of the newest result if the network itself failed to load."""
+        """The error of the newest result if network A itself failed to load."""
         result = self.result
-        return result.error if result is not None and result.error and not result.network.get('architecture') else ''
+        return result.error if result is not None and result.error_kind == ERROR_NETWORK else ''
 
     @property
     def render_error(self) -> str:

@@ -3,7 +3,7 @@
 While recording, the app's animation clock advances by exactly 1/fps per recorded
 frame instead of by wall time, and a frame is written only once the render result
 for the current arguments has arrived, so no frame is dropped however slow the
-renderer is. A video is written atomically (renderer.video_writer): it appears under
+renderer is. A video is written atomically (renderer.media.video_writer): it appears under
 its name only when finished; stopping early keeps the frames recorded so far.
 """
 
@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from renderer.video_writer import VideoWriter
+from renderer.media.video_writer import VideoWriter
 
 SOURCES = (('image', 'Image'), ('window', 'Window'))
 

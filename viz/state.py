@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from renderer.render_args import RenderArgs
+from renderer.live.render_args import RenderArgs
 
 
 @dataclass
@@ -81,7 +81,8 @@ class VizState:
 
 # Fields copied as they are; style mixing (mix_enabled + mix_range -> mix_seed + mix_layers) and compare mode
 # (compare_enabled + compare_source -> compare_network) are translated.
-_SHARED = ({f.name for f in dataclasses.fields(RenderArgs)} & {f.name for f in dataclasses.fields(VizState)}) - {'mix_seed', 'compare_network'}
+_SHARED = (({f.name for f in dataclasses.fields(RenderArgs)} & {f.name for f in dataclasses.fields(VizState)})
+           - {'mix_seed', 'compare_network'})
 
 
 def render_args(state: VizState) -> RenderArgs:

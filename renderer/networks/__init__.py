@@ -1,6 +1,6 @@
 """Generator networks: StyleGAN3 (configs T and R) and StyleGAN2 (config F)."""
 
-from . import stylegan2, stylegan3
-from .capture import LayerRecord, capture_layers, capture_points
+from renderer.networks import stylegan2, stylegan3
+from renderer.networks.capture import LayerRecord, capture_layers, capture_points
 
 __all__ = ['stylegan2', 'stylegan3', 'LayerRecord', 'capture_layers', 'capture_points']

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
-from ..ops import bias_act
+from renderer.ops import bias_act
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Modulated convolution shared by both generators (generator-spec section 4).
+"""Modulated convolution shared by both generators (docs/generator.md section 4).
 
 For weight [O, I, k, k] and styles s [N, I]:
     w'[n, o, i] = w[o, i] * s[n, i]

@@ -1,4 +1,4 @@
-"""StyleGAN2 generator, config F with the "skip" architecture (generator-spec section 5).
+"""StyleGAN2 generator, config F with the "skip" architecture (docs/generator.md section 5).
 
 Module and tensor names match the published checkpoints
 (`synthesis.b64.conv0.weight`, `synthesis.b4.const`, ...).
@@ -11,12 +11,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..filters import setup_resample_filter
-from ..ops import bias_act, upfirdn2d, upsample2d
-from .layers import FullyConnectedLayer, GeneratorBase
-from .modulation import modulated_conv
-
-NOISE_MODES = ('const', 'random', 'none')
+from renderer.networks.layers import FullyConnectedLayer, GeneratorBase
+from renderer.networks.modulation import modulated_conv
+from renderer.ops import bias_act, upfirdn2d, upsample2d
+from renderer.options import NOISE_MODES
+from renderer.signal.filters import setup_resample_filter
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, demodulate: bool = True,

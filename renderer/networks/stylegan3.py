@@ -14,10 +14,10 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..filters import design_lowpass_filter
-from ..ops import filtered_lrelu
-from .layers import FullyConnectedLayer, GeneratorBase
-from .modulation import modulated_conv
+from renderer.networks.layers import FullyConnectedLayer, GeneratorBase
+from renderer.networks.modulation import modulated_conv
+from renderer.ops import filtered_lrelu
+from renderer.signal.filters import design_lowpass_filter
 
 
 def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor, padding: int,

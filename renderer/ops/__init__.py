@@ -7,10 +7,10 @@ Importing this package never compiles anything; `implementation_status()`
 tells which implementation each op uses and why.
 """
 
-from .bias_act import bias_act
-from .cuda_build import CudaFallbackWarning, CudaOpsUnavailable, implementation_status
-from .filtered_lrelu import filtered_lrelu
-from .upfirdn2d import upfirdn2d, upsample2d
+from renderer.ops.bias_act import bias_act
+from renderer.ops.cuda_build import CudaFallbackWarning, CudaOpsUnavailable, implementation_status
+from renderer.ops.filtered_lrelu import filtered_lrelu
+from renderer.ops.upfirdn2d import upfirdn2d, upsample2d
 
 __all__ = ['CudaFallbackWarning', 'CudaOpsUnavailable', 'bias_act', 'filtered_lrelu', 'implementation_status',
            'upfirdn2d', 'upsample2d']

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from . import common, cuda_build
+from renderer.ops import common, cuda_build
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import cuda_build
+from renderer.ops import cuda_build
 
 IntOrPair = Union[int, Sequence[int]]
 

@@ -1,6 +1,6 @@
 """filtered_lrelu: bias, upsample, leaky ReLU, clamp and downsample in one op.
 
-Semantics (generator-spec section 3):
+Semantics (docs/generator.md section 3):
     x + b -> upfirdn2d(fu, up, padding, gain=up**2) -> * gain -> leaky ReLU(slope)
       -> clamp to [-clamp, clamp] -> upfirdn2d(fd, down)
 The padding applies at the upsampled rate and covers both filters:
@@ -23,8 +23,8 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from . import common, cuda_build
-from .upfirdn2d import apply_kernels, correlation_kernels, upfirdn2d
+from renderer.ops import common, cuda_build
+from renderer.ops.upfirdn2d import apply_kernels, correlation_kernels, upfirdn2d
 
 CUDA_MAX_FACTOR = 4   # the kernel's shared-memory tiles always fit within these limits
 CUDA_MAX_TAPS = 24

@@ -1,6 +1,6 @@
 """upfirdn2d: upsample, pad, FIR-filter and downsample a batch of 2-D images.
 
-Semantics (generator-spec section 3), per channel:
+Semantics (docs/generator.md section 3), per channel:
 1. insert `up - 1` zeros after every sample (both axes);
 2. pad with zeros by `padding` (negative values crop);
 3. convolve with `f` (a true convolution unless `flip_filter`; a 1-D filter is
@@ -17,8 +17,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from . import common, cuda_build
-from .polyphase import resample
+from renderer.ops import common, cuda_build
+from renderer.ops.polyphase import resample
 
 CUDA_MAX_FACTOR = 8   # the kernel's shared-memory tiles always fit within these limits
 CUDA_MAX_TAPS = 64
@@ -112,7 +112,7 @@ def transposed_params(p: UpfirdnParams, in_hw: Sequence[int], out_hw: Sequence[i
     line up and the result has exactly in_hw samples.
     """
     (h, w), (oh, ow), (fx, fy) = in_hw, out_hw, taps
-    (ux, uy), (dx, dy), (px0, px1, py0, py1) = p.up, p.down, p.pad
+    (ux, uy), (dx, dy), (px0, _, py0, _) = p.up, p.down, p.pad
     pad = (fx - 1 - px0, w * ux - ow * dx + px0 - ux + 1, fy - 1 - py0, h * uy - oh * dy + py0 - uy + 1)
     return UpfirdnParams(up=p.down, down=p.up, pad=pad, flip=not p.flip, gain=p.gain)
 

@@ -13,7 +13,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from gui_utils import layout
-from renderer.render_args import RenderArgs, RenderResult
+from renderer.live.render_args import RenderArgs, RenderResult
 
 from ..recording import SOURCES
 from ..state import apply_render_args

@@ -9,8 +9,9 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from gui_utils import layout
+from renderer.live.render_args import ERROR_NETWORK_B
 
-from .network import NetworkChooser, describe
+from .network import NetworkChooser
 
 _VIEWS = (('side', 'A | B'), ('split', 'Split'), ('diff', '|A - B|'))
 
@@ -32,16 +33,16 @@ class CompareWidget:
 
     def _status(self) -> None:
         result, state = self.viz.result, self.viz.state
-        info = result.compare if result is not None and state.compare_enabled else {}
-        if info.get('label'):
-            layout.dim_text(f"B: {info['label']} ({describe(info)})")
-        if info.get('note'):
-            layout.dim_text(info['note'])
-        if info.get('architecture') and not info.get('has_input_transform'):
-            layout.dim_text('B has no input transform: it follows the latent only (animate the seed).')
-        error = self.viz.render_error
-        if state.compare_enabled and error.startswith('network B'):
-            layout.error_text(error)
+        part = result.b if result is not None and state.compare_enabled else None
+        network = part.network if part is not None else None
+        if network is not None:
+            layout.dim_text(f'B: {network.label} ({network.summary()})')
+            if not network.has_input_transform:
+                layout.dim_text('B has no input transform: it follows the latent only (animate the seed).')
+        for note in part.notes if part is not None else []:
+            layout.dim_text(note)
+        if state.compare_enabled and result is not None and result.error_kind == ERROR_NETWORK_B:
+            layout.error_text(result.error)
 
     def _view_controls(self) -> None:
         state = self.viz.state

@@ -1,6 +1,6 @@
 """StyleGAN3 input transform: translate, rotate, scale, shear, mirror, untransform, animation, reset;
 and the live equivariance readout: PSNR of the transformed render against the ideal transform of the
-untransformed one (generator-spec section 7), with the error image viewable.
+untransformed one (docs/metrics.md), with the error image viewable.
 
 Greyed out when the network has no input transform (StyleGAN2)."""
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from gui_utils import layout
+
 from ..state import VizState
 
 _IDENTITY = dict(translate=(0.0, 0.0), rotate=0.0, scale=(1.0, 1.0), shear=0.0, mirror=(False, False))
@@ -20,7 +21,8 @@ class EquivarianceWidget:
 
     def __call__(self) -> None:
         result = self.viz.result
-        usable = result is None or bool(result.network.get('has_input_transform', False))
+        network = result.a.network if result is not None else None
+        usable = network is None or network.has_input_transform
         if not usable:
             layout.dim_text('This network has no input transform (StyleGAN2).')
         with layout.disabled(not usable):
@@ -63,15 +65,15 @@ class EquivarianceWidget:
             imgui.text(self.readout())
             self.viz.record('eq_readout')
             result = self.viz.result
-            for note in result.notes if result is not None else []:
-                layout.dim_text(note)
+            for name, part in result.networks if result is not None else []:
+                for note in part.notes:
+                    layout.dim_text(f'{name}: {note}')
 
     def readout(self) -> str:
         """'A 42.1 dB  B 17.3 dB' from the newest result ('...' while none)."""
         result = self.viz.result
-        metrics = result.metrics if result is not None else {}
-        parts = [f'{name} {format_db(metrics[key])}' for name, key in (('A', 'eq_psnr_db'), ('B', 'eq_psnr_db_b'))
-                 if key in metrics]
+        parts = [f'{name} {format_db(part.eq_psnr_db)}' for name, part in (result.networks if result else [])
+                 if part.eq_psnr_db is not None]
         return '  '.join(parts) if parts else '...'
 
     def advance(self, dt_s: float) -> None:

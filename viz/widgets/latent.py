@@ -36,7 +36,8 @@ class LatentWidget:
     def _class_selector(self) -> None:
         """The class of a conditional network, kept when the seed changes."""
         result = self.viz.result
-        c_dim = result.network.get('c_dim', 0) if result is not None else 0
+        network = result.a.network if result is not None else None
+        c_dim = network.c_dim if network is not None else 0
         if not c_dim:
             return
         state = self.viz.state

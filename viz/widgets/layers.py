@@ -24,7 +24,7 @@ class LayersWidget:
 
     def _table(self) -> None:
         result, state = self.viz.result, self.viz.state
-        layers = result.layers if result is not None else []
+        layers = result.a.layers if result is not None else []
         flags = imgui.TableFlags_.borders_inner_v | imgui.TableFlags_.scroll_y | imgui.TableFlags_.row_bg
         height = min(layout.em(layout.TABLE_HEIGHT_EM), layout.em(1.4) * (len(layers) + 2))
         if not imgui.begin_table('##layers', len(_COLUMNS), flags, imgui.ImVec2(0, height)):

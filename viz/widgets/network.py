@@ -82,12 +82,6 @@ class NetworkChooser:
         self.on_open(source)
 
 
-def describe(network: dict) -> str:
-    """'stylegan3, 256 px, 16 ws' from a result's network description."""
-    return (f"{network.get('architecture', '?')}, {network.get('img_resolution', '?')} px, "
-            f"{network.get('num_ws', '?')} ws")
-
-
 class NetworkWidget:
     def __init__(self, viz):
         self.viz = viz
@@ -100,8 +94,9 @@ class NetworkWidget:
 
     def _status(self) -> None:
         result = self.viz.result
-        if result is not None and result.network.get('label'):
-            layout.dim_text(result.network['label'])  # 'untrained demo network' for the built-in one.
+        network = result.a.network if result is not None else None
+        if network is not None:
+            layout.dim_text(network.label)  # 'untrained demo network' for the built-in one.
         else:
             layout.dim_text(self.viz.state.network or 'built-in demo network')
         if self.viz.load_error:
@@ -112,8 +107,8 @@ class NetworkWidget:
             if imgui.button('Built-in demo'):
                 self.open('')
             self.viz.record('network_demo')
-        elif result is not None and result.network:
-            layout.dim_text(describe(result.network))
+        elif network is not None:
+            layout.dim_text(network.summary())
 
     def open(self, source: str) -> None:
         self.chooser.open(source)

@@ -6,7 +6,7 @@ import numpy as np
 from imgui_bundle import imgui, implot
 
 from gui_utils import layout
-from renderer.render_args import DEVICES
+from renderer.options import DEVICES
 
 
 class PerformanceWidget:
@@ -17,13 +17,15 @@ class PerformanceWidget:
         state, result = self.viz.state, self.viz.result
         imgui.text(f'GUI {self.viz.fps:5.1f} fps   renderer {"busy" if self.viz.renderer.is_busy else "idle"}')
         if result is not None:
-            timings = '  '.join(f'{k} {v:.0f}' for k, v in result.timings.items())
-            imgui.text_wrapped(f'Render ms: {timings}')
+            imgui.text_wrapped(f'Render ms: total {result.timings.get("total", 0):.0f}')
+            for name, part in result.networks:
+                timings = '  '.join(f'{k} {v:.0f}' for k, v in part.timings.items())
+                imgui.text_wrapped(f'  {name}: {timings}')
             imgui.text(f'Device: {result.device or "?"}')
             impls = ', '.join(f'{k}={v}' for k, v in result.impls.items())
             imgui.text_wrapped(f'Ops: {impls or "?"}')
-            if result.network.get('device_note'):
-                layout.dim_text(result.network['device_note'])
+            if result.device_note:
+                layout.dim_text(result.device_note)
         layout.label('Device')
         with layout.item_width(layout.value_width()):
             _, index = imgui.combo('##device', DEVICES.index(state.device), list(DEVICES))

@@ -8,10 +8,8 @@ sticking texture draws streaks parallel to the time axis."""
 
 from __future__ import annotations
 
-from imgui_bundle import imgui
-
 from gui_utils import layout
-from renderer.render_args import DIAGNOSTICS
+from renderer.options import DIAGNOSTICS, MAX_AVERAGE_SAMPLES, MAX_SLICE_FRAMES, MIN_SLICE_FRAMES
 
 _MODES = (('none', 'Off'), ('average', 'Averaged image'), ('slice', 'Slice'))
 _MOTIONS = (('translate', 'Translate'), ('latent', 'Latent'))
@@ -39,7 +37,7 @@ class StickingWidget:
     def _average(self) -> None:
         state = self.viz.state
         _, samples = layout.labelled_int('Samples', state.average_samples, 4)
-        state.average_samples = min(max(samples, 1), 256)
+        state.average_samples = min(max(samples, 1), MAX_AVERAGE_SAMPLES)
         _, state.average_sigma = layout.labelled_slider('Sigma (z)', state.average_sigma, 0.0, 1.0, '%.3f')
 
     def _slice(self) -> None:
@@ -50,7 +48,7 @@ class StickingWidget:
         layout.label('Axis')
         state.slice_axis = layout.radio_row(_AXES, state.slice_axis)
         _, frames = layout.labelled_int('Frames', state.slice_frames, 8)
-        state.slice_frames = min(max(frames, 2), 1024)
+        state.slice_frames = min(max(frames, MIN_SLICE_FRAMES), MAX_SLICE_FRAMES)
         _, state.slice_pos = layout.labelled_slider('Position', state.slice_pos, 0.0, 1.0)
         with layout.disabled(state.slice_motion != 'translate'):
             _, state.slice_step_px = layout.labelled_slider('Step px', state.slice_step_px, 0.05, 4.0, '%.2f')

@@ -25,4 +25,5 @@ class StyleMixWidget:
 
     def _num_ws(self) -> int:
         result = self.viz.result
-        return int(result.network.get('num_ws', 16)) if result is not None and result.network else 16
+        network = result.a.network if result is not None else None
+        return network.num_ws if network is not None else 16

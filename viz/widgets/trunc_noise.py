@@ -5,7 +5,7 @@ from __future__ import annotations
 from imgui_bundle import imgui
 
 from gui_utils import layout
-from renderer.render_args import NOISE_MODES
+from renderer.options import NOISE_MODES
 
 
 class TruncNoiseWidget:

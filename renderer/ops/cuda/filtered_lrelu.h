@@ -1,6 +1,6 @@
 // filtered_lrelu kernel interface (plain C++, no torch or CUDA headers).
 //
-// Semantics (generator-spec section 3), per image plane:
+// Semantics (docs/generator.md section 3), per image plane:
 //   x + b -> upfirdn(fu, up, padding, gain up^2) -> * gain -> leaky ReLU(slope)
 //         -> clamp to [-clamp, clamp] -> upfirdn(fd, down)
 // The fu-filtered signal at the upsampled rate ("mid", mid_h x mid_w samples)

@@ -1,6 +1,6 @@
 // upfirdn2d kernel interface: parameters and launcher (plain C++, no torch or CUDA headers).
 //
-// Semantics (generator-spec section 3), per image plane: insert up-1 zeros
+// Semantics (docs/generator.md section 3), per image plane: insert up-1 zeros
 // after every sample, pad by (pad_x0, pad_x1, pad_y0, pad_y1) (negative
 // crops), correlate with the filter in correlation order (the filter as
 // given when flip is set, reversed otherwise), keep every down-th sample,

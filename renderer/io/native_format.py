@@ -1,0 +1,108 @@
+"""Our own network file format: tensors plus a JSON architecture description, nothing executable.
+
+A file is a `torch.save` (zip container) of the dict
+
+    {'format': 'alias-free-viz-network', 'version': 1,
+     'architecture': 'stylegan3' | 'stylegan2',
+     'init_kwargs_json': JSON of the Generator's constructor arguments,
+     'state_dict': {dotted tensor name: tensor},
+     'metadata_json': JSON of the NetworkInfo (where it came from, training kwargs, ...)}
+
+and is read back with `torch.load(weights_only=True)`, which refuses anything
+but tensors and plain containers. Files are written to a temporary name and
+renamed into place (renderer.media.atomic), so a crash never leaves a half-written network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, BinaryIO, Union
+
+import torch
+
+from renderer.errors import NetworkLoadError
+from renderer.io.checkpoint import NetworkInfo, assign_tensors, build_generator, module_tensors, network_info, to_plain
+from renderer.io.safe_unpickle import _weights_only_reason
+from renderer.media.atomic import atomic_path
+
+FORMAT_NAME = 'alias-free-viz-network'
+FORMAT_VERSION = 1
+ZIP_MAGIC = b'PK\x03\x04'
+
+
+def is_native(head: bytes) -> bool:
+    """Does a file starting with `head` look like a torch.save zip container (our format's carrier)?"""
+    return head.startswith(ZIP_MAGIC)
+
+
+def save_network(G: torch.nn.Module, path: Union[str, os.PathLike]) -> None:
+    """Write generator G (ours, either architecture) to `path` in our format, atomically."""
+    info = network_info(G)
+    kwargs = to_plain(G.init_kwargs, 'init_kwargs')
+    tensors = {}
+    for name, (_kind, t) in module_tensors(G)[0].items():
+        if t is not None:
+            t = t.detach().to('cpu').contiguous()
+            if t.untyped_storage().nbytes() != t.numel() * t.element_size():
+                t = t.clone()  # Save only the tensor, not a larger storage it views.
+            tensors[name] = t
+    metadata = info.to_dict()
+    metadata['origin'] = info.origin or info.source
+    payload = {
+        'format': FORMAT_NAME,
+        'version': FORMAT_VERSION,
+        'architecture': G.architecture,
+        'init_kwargs_json': json.dumps(kwargs, allow_nan=False),
+        'state_dict': tensors,
+        'metadata_json': json.dumps(to_plain(metadata, 'metadata', strict=False)),
+    }
+    with atomic_path(path, make_dirs=False) as tmp:
+        with open(tmp, 'wb') as f:
+            torch.save(payload, f)
+
+
+def _json_field(payload: dict, key: str, source: str) -> dict:
+    try:
+        value = json.loads(payload[key])
+    except (KeyError, TypeError, ValueError) as e:
+        raise NetworkLoadError(f'{source}: field {key!r} is missing or not valid JSON ({e})') from None
+    if not isinstance(value, dict):
+        raise NetworkLoadError(f'{source}: field {key!r} must hold a JSON object')
+    return value
+
+
+def load_native(file: BinaryIO, label: str, **info_overrides: Any) -> torch.nn.Module:
+    """Read a network in our format from an open file; `label` names it in errors.
+
+    `info_overrides` set fields of the resulting `G.info` (its `source` defaults to `label`).
+    """
+    try:
+        payload = torch.load(file, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise NetworkLoadError(f'{label}: not a readable alias-free-viz network file '
+                               f'({_weights_only_reason(e)})') from None
+    if not isinstance(payload, dict) or payload.get('format') != FORMAT_NAME:
+        raise NetworkLoadError(f'{label}: a torch.save file, but not an alias-free-viz network '
+                               f'(expected format {FORMAT_NAME!r})')
+    if payload.get('version') != FORMAT_VERSION:
+        raise NetworkLoadError(f'{label}: alias-free-viz network format version {payload.get("version")!r} is not '
+                               f'supported (this code reads version {FORMAT_VERSION})')
+    architecture = payload.get('architecture')
+    kwargs = _json_field(payload, 'init_kwargs_json', label)
+    metadata = _json_field(payload, 'metadata_json', label)
+    state = payload.get('state_dict')
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise NetworkLoadError(f'{label}: field state_dict must map tensor names to tensors')
+    G = build_generator(architecture, kwargs, label)
+    assign_tensors(G, {name: (None, t) for name, t in state.items()}, label, 'the network')
+    G = G.eval().requires_grad_(False)
+    try:
+        G.info = NetworkInfo.from_module(G, **{
+            **{k: v for k, v in metadata.items() if k in ('key', 'file_keys', 'has_discriminator', 'has_augment_pipe',
+                                                           'training_set_kwargs', 'origin')},
+            'source': label, 'format': 'native', **info_overrides})
+    except TypeError as e:
+        raise NetworkLoadError(f'{label}: malformed metadata ({e})') from None
+    return G

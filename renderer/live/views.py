@@ -1,0 +1,141 @@
+"""The pictures the visualizer shows of one network: image, layer channels, spectrum, diagnostics.
+
+Each view is a float [C, H', W'] picture in [-1, 1]. The numbers behind the diagnostic
+pictures come from the library (renderer.diagnostics: sticking, equivariance), which
+the commands share; this module only adds what the GUI's arguments mean.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import torch
+
+from renderer.diagnostics.equivariance import TransformComparison, compare_transform
+from renderer.diagnostics.sticking import averaged_image, perturbed_ws, slice_diagnostic
+from renderer.errors import RequestError
+from renderer.generation import Latents
+from renderer.live.render_args import NetworkResult, RenderArgs
+from renderer.media import pictures
+from renderer.media.compose import side_by_side
+from renderer.motion import slice_animation
+from renderer.options import DIAGNOSTICS, MAX_AVERAGE_SAMPLES
+from renderer.signal.spectra import power_spectrum, radial_profile, to_db
+from renderer.signal.transforms import image_transform, is_identity
+
+SPECTRUM_PLOT_SIZE = 256   # Spectra larger than this are block-averaged for the GUI heat map.
+
+
+def latents_of(args: RenderArgs) -> Latents:
+    return Latents(args.truncation_psi, args.truncation_cutoff, args.class_idx)
+
+
+def content_transform(args: RenderArgs) -> np.ndarray:
+    """The 3x3 matrix moving the image content as the input-transform arguments say."""
+    return image_transform(args.translate, args.rotate, args.scale, args.shear, args.mirror)
+
+
+def make_view(tensor: torch.Tensor, img: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+    """The [1 or 3, H, W] picture in [-1, 1] to display: the image, feature channels or a spectrum.
+
+    tensor: the shown layer's output [C, H, W] (the image itself without a layer); img [1, C, H, W]."""
+    if args.layer is None and not args.fft:
+        return img[0].float()
+    selected = pictures.select_channels(tensor, args.channel_base, args.num_channels)
+    if args.fft:
+        source = tensor if args.fft_all_channels else selected
+        return pictures.spectrum_view(pictures.power_spectrum_db(source.float(), args.fft_beta), args.fft_range_db)
+    if args.layer is None:
+        return selected.float()
+    return pictures.feature_view(selected, args.normalize, args.gain_db)
+
+
+def diagnostic_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult) -> torch.Tensor:
+    """The [3, H', W'] picture of `args.diagnostic` for G with ws [1, num_ws, w_dim]."""
+    if args.diagnostic not in DIAGNOSTICS or args.diagnostic == 'none':
+        raise RequestError(f'unknown diagnostic {args.diagnostic!r}; choose one of {", ".join(DIAGNOSTICS)}')
+    if args.diagnostic == 'average':
+        return _average_view(G, args)
+    if args.diagnostic == 'slice':
+        return _slice_view(G, ws, args)
+    return _eq_error_view(G, ws, args, part)
+
+
+def _seed_of(args: RenderArgs, what: str) -> int:
+    if args.w is not None:
+        raise RequestError(f'the {what} diagnostic works from a seed; clear the loaded w first')
+    return math.floor(args.seed)
+
+
+def _average_view(G: torch.nn.Module, args: RenderArgs) -> torch.Tensor:
+    if not 1 <= args.average_samples <= MAX_AVERAGE_SAMPLES:
+        raise RequestError(f'average samples must lie in [1, {MAX_AVERAGE_SAMPLES}], got {args.average_samples}')
+    if not (math.isfinite(args.average_sigma) and args.average_sigma >= 0):
+        raise RequestError(f'perturbation size must be a finite number >= 0, got {args.average_sigma}')
+    ws = perturbed_ws(G, _seed_of(args, 'averaged-image'), args.average_samples, args.average_sigma,
+                      truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
+                      class_idx=args.class_idx)
+    central, average = averaged_image(G, ws, noise_mode=args.noise_mode)
+    return side_by_side([central, average])
+
+
+def _slice_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+    if not 0 <= args.slice_pos <= 1:
+        raise RequestError(f'slice position must lie in [0, 1], got {args.slice_pos}')
+    seed = _seed_of(args, 'latent-interpolation slice') if args.slice_motion == 'latent' else None
+    animation = slice_animation(G, args.slice_motion, args.slice_frames, args.slice_axis, args.slice_step_px,
+                                ws=ws, seed=seed, latents=latents_of(args), centre=args.translate)
+    index = round(args.slice_pos * (G.img_resolution - 1))
+    middle, stacked = slice_diagnostic(G, animation, axis=args.slice_axis, index=index)
+    return side_by_side([middle, stacked])
+
+
+def measure_transform(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult,
+                      rendered: Optional[torch.Tensor] = None) -> Optional[TransformComparison]:
+    """PSNR (dB) of the current input transform against the ideal transform, into part.eq_psnr_db.
+
+    rendered: the image [1, C, H, W] already rendered with the transform, if any (saves a synthesis).
+    Returns the TransformComparison, or None for the identity (PSNR reported as inf without rendering)."""
+    matrix = content_transform(args)
+    if is_identity(matrix):
+        part.eq_psnr_db = float('inf')
+        return None
+    comparison = compare_transform(G, ws, matrix, noise_mode=args.noise_mode, rendered=rendered)
+    part.eq_psnr_db = comparison.psnr_db
+    return comparison
+
+
+def _eq_error_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult) -> torch.Tensor:
+    comparison = measure_transform(G, ws, args, part)
+    if comparison is None:
+        raise RequestError('the equivariance error needs an input transform: translate or rotate first')
+    error = (comparison.error * args.diff_gain - 1).clamp(-1, 1)[None]
+    return side_by_side([comparison.actual, comparison.ideal, error])
+
+
+def spectrum_plot_data(tensor: torch.Tensor, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(heat map [h, w] float32 dB at most SPECTRUM_PLOT_SIZE a side, radial freqs, radial profile dB) of [C, H, W]."""
+    power = power_spectrum(tensor[None].float(), beta)
+    freqs, profile = radial_profile(power.cpu().numpy())
+    factor = max(1, math.ceil(max(power.shape) / SPECTRUM_PLOT_SIZE))
+    small = _block_mean_centred(power, factor) if factor > 1 else power
+    heat = to_db(small.cpu().numpy()).astype(np.float32)
+    return np.ascontiguousarray(heat), np.ascontiguousarray(freqs), np.ascontiguousarray(to_db(profile))
+
+
+def _block_mean_centred(power: torch.Tensor, factor: int) -> torch.Tensor:
+    """Average factor x factor blocks of a DC-centred spectrum, keeping DC in the centre block."""
+    h, w = power.shape
+    pad_h, pad_w = (-(h // 2)) % factor, (-(w // 2)) % factor  # Align block edges on the DC row/column.
+    padded = torch.nn.functional.pad(power[None, None], (pad_w, (-(w + pad_w)) % factor, pad_h,
+                                                         (-(h + pad_h)) % factor))
+    return torch.nn.functional.avg_pool2d(padded, factor)[0, 0]
+
+
+def tensor_stats(x: torch.Tensor) -> dict[str, float]:
+    """mean/std/min/max of a tensor (float32)."""
+    x = x.float()
+    return dict(mean=x.mean().item(), std=x.std().item() if x.numel() > 1 else 0.0,
+                min=x.min().item(), max=x.max().item())

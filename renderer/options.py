@@ -1,0 +1,24 @@
+"""The choices and limits of every user option, in one place for the GUI, the renderer and the commands.
+
+Plain constants, importable without torch: the GUI bounds its controls with the
+same numbers that the renderer and the commands validate against.
+"""
+
+from __future__ import annotations
+
+DEVICES = ('auto', 'cpu', 'cuda', 'mps')          # 'auto': CUDA, else MPS, else CPU.
+NOISE_MODES = ('const', 'random', 'none')         # StyleGAN2 noise inputs: stored buffers, fresh draws, none.
+INTERPOLATIONS = ('linear', 'slerp', 'cubic')     # Ways to interpolate between keyframe ws.
+COMPARE_VIEWS = ('side', 'split', 'diff')         # A | B, A left of a split line and B right of it, |A - B|.
+SLICE_MOTIONS = ('translate', 'latent')           # Input translation, or latent interpolation seed -> seed + 1.
+SLICE_AXES = ('row', 'column')                    # A row slice stacks rows (time runs down), a column one columns.
+DIAGNOSTICS = {                                   # What each diagnostic view shows, left to right.
+    'none': 'the image or layer view',
+    'average': 'central image | average of perturbed latents (sharp detail in the average sticks to the grid)',
+    'slice': 'middle frame | one row (or column) of every frame stacked over time (vertical streaks stick)',
+    'eq_error': 'rendered with the input transform | ideal transform of the reference | |error|',
+}
+
+MAX_AVERAGE_SAMPLES = 1024   # Perturbed latents of one averaged image.
+MAX_SLICE_FRAMES = 4096      # Frames of one slice (the slice image is this many rows or columns).
+MIN_SLICE_FRAMES = 2

@@ -1,3 +1,0 @@
-"""Test-only stand-in package named like the one published network pickles refer to."""
-
-from .util import EasyDict  # noqa: F401
