@@ -1,10 +1,13 @@
-"""Bad constructor arguments and inputs raise errors that name the problem."""
+"""Bad constructor arguments and inputs raise errors that name the problem; float64 copies compute in float64."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import torch
 from net_helpers import make_generator
+from pickle_fixtures import small_generator
 
 from renderer.networks import stylegan2, stylegan3
 
@@ -50,3 +53,16 @@ def test_layer_rejects_wrong_input_size():
     layer = getattr(G.synthesis, G.synthesis.layer_names[0])
     with pytest.raises(ValueError, match='expected input'):
         layer(torch.randn([1, layer.in_channels, 5, 5]), torch.randn([1, G.w_dim]))
+
+
+@pytest.mark.parametrize('arch', ['stylegan3-t', 'stylegan3-r', 'stylegan2'])
+def test_a_float64_copy_computes_in_float64(arch):
+    """A float64 copy is a reference for the float32 network: same function, float64 throughout."""
+    G = small_generator(arch, seed=4)
+    G64 = copy.deepcopy(G).double()
+    z = torch.randn([2, G.z_dim], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        img32, img64 = G(z, None), G64(z.double(), None)
+    assert img32.dtype == torch.float32 and img64.dtype == torch.float64
+    torch.testing.assert_close(img32.double(), img64, rtol=0, atol=1e-4 * img64.abs().max().item())
+    assert not torch.equal(img32.double(), img64)   # really computed in another precision

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from net_helpers import make_generator, psnr
@@ -40,8 +42,11 @@ def test_noise_modes(G):
 
 
 def test_psi_zero_gives_w_avg_image(G):
+    # In float64: a batch of 2 and a batch of 1 take different float32 convolution kernels on some CPUs,
+    # whose rounding differs by about 1e-5 at these image magnitudes; the identity itself is exact.
+    G = copy.deepcopy(G).double()
     with torch.no_grad():
-        img = G(z_batch(G, 2, 2), None, truncation_psi=0)
+        img = G(z_batch(G, 2, 2).double(), None, truncation_psi=0)
         expected = G.synthesis(G.mapping.w_avg.reshape(1, 1, -1).repeat(1, G.num_ws, 1))
     torch.testing.assert_close(img, expected.expand(2, -1, -1, -1), rtol=0, atol=1e-5)
 

@@ -14,6 +14,12 @@ import torch
 from renderer.ops import bias_act
 
 
+def full_precision(t: torch.Tensor) -> torch.dtype:
+    """The dtype a network computes in outside its float16 layers: that of its weights `t` when they are
+    float64 (a float64 copy of a network is a reference for the float32 one), else float32."""
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
     """Scale x to unit mean square along `dim`."""
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
@@ -107,10 +113,10 @@ class MappingNetwork(torch.nn.Module):
         x = None
         if self.z_dim > 0:
             _check_shape(z, 'z', self.z_dim)
-            x = normalize_2nd_moment(z.to(torch.float32))
+            x = normalize_2nd_moment(z.to(full_precision(self.fc0.weight)))
         if self.c_dim > 0:
             _check_shape(c, 'c', self.c_dim)
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
+            y = normalize_2nd_moment(self.embed(c.to(full_precision(self.embed.weight))))
             x = torch.cat([x, y], dim=1) if x is not None else y
         for idx in range(self.num_layers):
             x = getattr(self, f'fc{idx}')(x)

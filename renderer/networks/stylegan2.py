@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from renderer.networks.layers import FullyConnectedLayer, GeneratorBase
+from renderer.networks.layers import FullyConnectedLayer, GeneratorBase, full_precision
 from renderer.networks.modulation import modulated_conv
 from renderer.ops import bias_act, upfirdn2d, upsample2d
 from renderer.options import NOISE_MODES
@@ -163,7 +163,8 @@ class SynthesisBlock(torch.nn.Module):
         """ws [N, num_conv + num_torgb, w_dim]; returns (features, image)."""
         w_iter = iter(ws.unbind(dim=1))
         use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == 'cuda'
-        dtype = torch.float16 if use_fp16 else torch.float32
+        full = full_precision(self.conv1.weight)
+        dtype = torch.float16 if use_fp16 else full
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
@@ -171,7 +172,7 @@ class SynthesisBlock(torch.nn.Module):
         x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, next(w_iter)).to(torch.float32)
+        y = self.torgb(x, next(w_iter)).to(full)
         img = img + y if img is not None else y
         return x, img
 
@@ -214,7 +215,7 @@ class SynthesisNetwork(torch.nn.Module):
             raise ValueError(f'ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}')
         if noise_mode not in NOISE_MODES:
             raise ValueError(f'noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}')
-        ws = ws.to(torch.float32)
+        ws = ws.to(full_precision(self.b4.const))
         x = img = None
         w_idx = 0
         for res in self.block_resolutions:

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from renderer.networks.layers import FullyConnectedLayer, GeneratorBase
+from renderer.networks.layers import FullyConnectedLayer, GeneratorBase, full_precision
 from renderer.networks.modulation import modulated_conv
 from renderer.ops import filtered_lrelu
 from renderer.signal.filters import design_lowpass_filter
@@ -62,32 +62,32 @@ class SynthesisInput(torch.nn.Module):
         self.register_buffer('phases', phases)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
-        """w [N, w_dim] -> features [N, channels, height, width] (float32)."""
+        """w [N, w_dim] -> features [N, channels, height, width] (float32; float64 for a float64 network)."""
         batch_size = w.shape[0]
         # Per-sample rotation and translation from the affine layer.
         t = self.affine(w)
         t = t / t[:, :2].norm(dim=1, keepdim=True)
-        m_r = torch.eye(3, device=w.device).unsqueeze(0).repeat([batch_size, 1, 1])
+        m_r = torch.eye(3, device=w.device, dtype=t.dtype).unsqueeze(0).repeat([batch_size, 1, 1])
         m_r[:, 0, 0] = t[:, 0]
         m_r[:, 0, 1] = -t[:, 1]
         m_r[:, 1, 0] = t[:, 1]
         m_r[:, 1, 1] = t[:, 0]
-        m_t = torch.eye(3, device=w.device).unsqueeze(0).repeat([batch_size, 1, 1])
+        m_t = torch.eye(3, device=w.device, dtype=t.dtype).unsqueeze(0).repeat([batch_size, 1, 1])
         m_t[:, 0, 2] = -t[:, 2]
         m_t[:, 1, 2] = -t[:, 3]
-        transforms = m_r @ m_t @ self.transform.unsqueeze(0)
+        transforms = m_r @ m_t @ self.transform.unsqueeze(0).to(t.dtype)
 
         # Transform the frequencies and phases.
-        freqs = self.freqs.unsqueeze(0)
-        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
+        freqs = self.freqs.unsqueeze(0).to(t.dtype)
+        phases = self.phases.unsqueeze(0).to(t.dtype) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
         amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth)
                       / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
 
         # Sample the features on the pixel-centre grid: (i + 0.5 - size/2) / sampling_rate.
         width, height = int(self.size[0]), int(self.size[1])
-        gx = (torch.arange(width, device=w.device, dtype=torch.float32) + (0.5 - width / 2)) / self.sampling_rate
-        gy = (torch.arange(height, device=w.device, dtype=torch.float32) + (0.5 - height / 2)) / self.sampling_rate
+        gx = (torch.arange(width, device=w.device, dtype=t.dtype) + (0.5 - width / 2)) / self.sampling_rate
+        gy = (torch.arange(height, device=w.device, dtype=t.dtype) + (0.5 - height / 2)) / self.sampling_rate
         grid = torch.stack(torch.meshgrid(gx, gy, indexing='xy'), dim=-1)  # [H, W, 2], (x, y)
         x = grid.reshape(1, height * width, 2) @ freqs.transpose(1, 2)  # [N, H*W, C]
         x = x + phases.unsqueeze(1)
@@ -188,7 +188,7 @@ class SynthesisLayer(torch.nn.Module):
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * (self.conv_kernel ** 2)))
         use_fp16 = self.use_fp16 and not force_fp32 and x.device.type == 'cuda'
-        dtype = torch.float16 if use_fp16 else torch.float32
+        dtype = torch.float16 if use_fp16 else full_precision(self.weight)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=input_gain)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype),
@@ -284,13 +284,14 @@ class SynthesisNetwork(torch.nn.Module):
         """`noise_mode` is accepted for interface parity; StyleGAN3 has no noise inputs."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f'ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}')
-        ws = ws.to(torch.float32).unbind(dim=1)
+        full = full_precision(self.input.weight)
+        ws = ws.to(full).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
             x = getattr(self, name)(x, w, force_fp32=force_fp32)
         if self.output_scale != 1:
             x = x * self.output_scale
-        return x.to(torch.float32).contiguous()
+        return x.to(full).contiguous()
 
 
 class Generator(GeneratorBase):
