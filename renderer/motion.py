@@ -35,7 +35,7 @@ from renderer.generation import (
     synthesize_images,
     ws_from_seeds,
 )
-from renderer.media.progress import ProgressBar
+from renderer.media.progress import ProgressBar, report
 from renderer.options import INTERPOLATIONS, MAX_SLICE_FRAMES, MIN_SLICE_FRAMES, SLICE_AXES, SLICE_MOTIONS
 from renderer.signal.transforms import image_transform
 
@@ -320,4 +320,6 @@ def render_frames(G: torch.nn.Module, animation: Animation, batch: int = 8, nois
         yield synthesize_images(G, animation.ws[start:stop].to(device), matrix, noise_mode)
         if progress is not None:
             progress.update(stop)
+        else:
+            report('frames', stop, len(animation))
 

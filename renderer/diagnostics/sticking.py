@@ -16,8 +16,9 @@ is renderer.commands.sticking, the GUI view renderer.live.views.
 
 from __future__ import annotations
 
+import collections
 import math
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 
@@ -28,6 +29,11 @@ from renderer.motion import Animation, render_frames
 from renderer.options import SLICE_AXES as AXES
 
 DEFAULT_SIGMA = 0.2   # z units; see perturbed_ws.
+
+
+def _last(steps: Iterator[tuple]) -> tuple:
+    """The final step of a step-by-step computation."""
+    return collections.deque(steps, maxlen=1)[0]
 
 
 # ----------------------------------------------------------------------------
@@ -64,15 +70,29 @@ def averaged_image(G: torch.nn.Module, ws: torch.Tensor, batch: int = 8, noise_m
 
     The mean is accumulated in float64. Rendered with G's current input transform.
     """
+    central, mean, _ = _last(averaged_image_steps(G, ws, batch, noise_mode, progress))
+    return central, mean
+
+
+@torch.no_grad()
+def averaged_image_steps(G: torch.nn.Module, ws: torch.Tensor, batch: int = 8, noise_mode: str = 'const',
+                         progress: Optional[ProgressBar] = None
+                         ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The averaged image forming: after each batch, (central image, mean of the images so far, their count).
+
+    The last step is averaged_image's result; the mean after N images is exactly the float64 mean of
+    those N (cast to float32)."""
     if ws.ndim != 3 or len(ws) < 1:
         raise RequestError(f'ws must be [N >= 1, num_ws, w_dim], got shape {list(ws.shape)}')
     total = central = None
+    count = 0
     for images in render_frames(G, Animation(ws), batch, noise_mode, progress):
         if central is None:
             central = images[0].clone()
             total = torch.zeros(images.shape[1:], dtype=torch.float64, device=images.device)
         total += images.double().sum(dim=0)
-    return central, (total / len(ws)).float()
+        count += len(images)
+        yield central, (total / count).float(), count
 
 
 # ----------------------------------------------------------------------------
@@ -161,6 +181,19 @@ def slice_diagnostic(G: torch.nn.Module, animation: Animation, axis: str = 'row'
 
     index None = the centre row / column. The middle frame is frame F // 2.
     """
+    middle, slice_image, _ = _last(slice_diagnostic_steps(G, animation, axis, index, batch, progress, noise_mode))
+    return middle, slice_image
+
+
+@torch.no_grad()
+def slice_diagnostic_steps(G: torch.nn.Module, animation: Animation, axis: str = 'row', index: Optional[int] = None,
+                           batch: int = 8, progress: Optional[ProgressBar] = None, noise_mode: str = 'const',
+                           fill: float = 0.0) -> Iterator[tuple[torch.Tensor, torch.Tensor, int]]:
+    """The slice growing: after each batch, (frame, slice so far, frames done).
+
+    frame is the middle frame (F // 2) once it is rendered, before that the newest frame; the slice
+    has all F rows (columns), those not yet rendered set to `fill`. The last step is slice_diagnostic's.
+    """
     index = centre_index(G) if index is None else index
     check_slice_index(axis, index, G.img_resolution, G.img_resolution)
     slices = SliceAccumulator(axis, index, len(animation))
@@ -170,4 +203,4 @@ def slice_diagnostic(G: torch.nn.Module, animation: Animation, axis: str = 'row'
             middle = frames[len(animation) // 2 - done].clone()
         slices.add(frames)
         done += len(frames)
-    return middle, slices.image()
+        yield (frames[-1] if middle is None else middle), slices.image(fill), done

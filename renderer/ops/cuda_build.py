@@ -39,6 +39,8 @@ from typing import Callable, Iterable, Optional
 
 import torch
 
+from renderer.media.progress import report
+
 OPS = ('bias_act', 'upfirdn2d', 'filtered_lrelu')
 EXTENSION = 'afv_cuda_ops'
 SOURCE_DIR = Path(__file__).resolve().with_name('cuda')
@@ -211,6 +213,7 @@ def build_extension(name: str, sources: list, env: BuildEnv, *, root: Optional[P
         module = _import_cached(final)
         if module is not None:
             return module
+        report('building CUDA kernels', 0, None, 'first use on this machine: a minute or two')
         clean_stale_tmp_dirs(root)
         tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(name), dir=root))
         try:

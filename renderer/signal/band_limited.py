@@ -62,6 +62,7 @@ import torch
 import torch.nn.functional as F
 
 from renderer.errors import RequestError
+from renderer.media.progress import report
 from renderer.ops import upfirdn2d, upsample2d
 from renderer.signal.filters import design_lowpass_filter
 from renderer.signal.transforms import image_transform
@@ -237,6 +238,7 @@ def affine_transform(img: torch.Tensor, matrix: np.ndarray, mask: Optional[torch
     f = _lowpass(radius).to(img.device, dtype)
     fine = upsample2d(img.to(dtype), f, up=UPSAMPLING)
     fine_valid = ~_upsampled_invalid(mask, h, w, f, img.device)
+    report('band-limited transform', 1, 3)
 
     # Source of each fine output sample, in fine sample-index coordinates (centre of sample k at k).
     size = UPSAMPLING * h
@@ -246,6 +248,7 @@ def affine_transform(img: torch.Tensor, matrix: np.ndarray, mask: Optional[torch
     sx = inv[0, 0] * gx + inv[0, 1] * gy + inv[0, 2]
     sy = inv[1, 0] * gx + inv[1, 1] * gy + inv[1, 2]
     fine, fine_valid = _cubic_sample(fine, fine_valid, (sx + 0.5) * size - 0.5, (sy + 0.5) * size - 0.5)
+    report('band-limited transform', 2, 3)
 
     # Low-pass and decimate: output pixel i is centred between fine samples 4i+1 and 4i+2. Outside the
     # fine frame the filter sees zero padding, so the mask counts it as invalid.
