@@ -215,8 +215,8 @@ def synthesize_images(G: torch.nn.Module, ws: torch.Tensor, matrix: Optional[np.
 def load_generator(source: str, device: torch.device = torch.device('cpu')) -> torch.nn.Module:
     """Network from a path or URL ('' or 'demo': the built-in demo), in eval mode without gradients."""
     if source in ('', DEMO_SOURCE):
-        from renderer.io.demo import build_demo_network
-        G = build_demo_network().to(device)
+        from renderer.io.demo import demo_network
+        G = demo_network().to(device)
     else:
         from renderer.io.loading import load_network
         G = load_network(source, device=device)

@@ -4,19 +4,70 @@ Random weights, so it shows no faces, but every feature of the tools works on
 it without a download. Its input-magnitude EMAs and w_avg are calibrated the
 way training would track them, so activations are well scaled and truncation
 behaves as on a trained network.
+
+Building it takes seconds (its calibration runs the network), so `demo_network()`
+builds it once and then loads it from the network cache (renderer.io.download's
+folder) as `demo-<digest>.pt`. The digest covers everything the weights depend on:
+the constructor arguments and seed, the source of the code that builds and runs
+the network, and the torch and numpy versions, CPU kernels and thread count that
+computed the calibration, so a cached copy is bit for bit what a fresh build in
+this environment gives. A missing, unreadable or unwritable cache only costs the
+build.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pathlib
+from typing import Optional, Union
+
+import numpy as np
 import torch
 
+from renderer.errors import NetworkLoadError
+from renderer.io.download import default_cache_dir
+from renderer.media.progress import report
 from renderer.networks import stylegan3
 from renderer.networks.capture import capture_points
+
+_PACKAGE = pathlib.Path(__file__).resolve().parents[1]
+_SOURCES = ('networks/*.py', 'ops/*.py', 'signal/filters.py', 'io/demo.py')  # Code that makes the weights.
 
 DEMO_LABEL = 'untrained demo network'
 DEMO_SEED = 20211012
 DEMO_KWARGS = dict(z_dim=512, c_dim=0, w_dim=512, img_resolution=256, img_channels=3,
                    channel_base=8192, channel_max=256, mapping_kwargs=dict(num_layers=2))
+
+
+def demo_digest(seed: int = DEMO_SEED) -> str:
+    """16 hex digits identifying the demo network this code and environment build."""
+    h = hashlib.sha256(json.dumps([DEMO_KWARGS, seed, torch.__version__, np.__version__, torch.get_num_threads(),
+                                   torch.backends.cpu.get_cpu_capability()], sort_keys=True).encode())
+    for pattern in _SOURCES:
+        for path in sorted(_PACKAGE.glob(pattern)):
+            h.update(path.name.encode() + b'\0' + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def demo_network(cache_dir: Optional[Union[str, pathlib.Path]] = None) -> stylegan3.Generator:
+    """The demo network: loaded from the cache when this environment built it before, else built and cached."""
+    from renderer.io.loading import load_file
+    from renderer.io.native_format import save_network
+    path = pathlib.Path(cache_dir if cache_dir is not None else default_cache_dir()) / f'demo-{demo_digest()}.pt'
+    if path.is_file():
+        try:
+            return load_file(path).eval()
+        except NetworkLoadError:
+            pass  # A damaged copy: build it again below, which replaces it.
+    report('building the demo network', 0, None, 'once; later starts load it from the cache')
+    G = build_demo_network()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_network(G, path)
+    except OSError:
+        pass  # A read-only cache: the next start builds it again.
+    return G
 
 
 @torch.no_grad()
