@@ -33,11 +33,15 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
+    # Start the renderer process first: it imports torch and loads the network while the GUI's own
+    # imports run and the window opens.
+    from renderer.live.process import AsyncRenderer
+    renderer = AsyncRenderer(sync=args.sync)
     from gui_utils.window import WindowError  # GUI imports after argparse, so --help works anywhere.
     from viz.app import Visualizer
     try:
         viz = Visualizer(sync=args.sync, capture_dir=args.capture_dir, browse_dir=args.browse_dir,
-                         device=args.device)
+                         device=args.device, renderer=renderer)
     except WindowError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -84,7 +84,7 @@ def main() -> int:
 
 def run(seconds: float, device: str) -> dict:
     from viz.app import Visualizer
-    viz = Visualizer(sync=False, device=device, vsync=False)
+    viz = Visualizer(sync=False, device=device, vsync=False, wait_when_idle=False)
     try:
         startup_s = wait_for_first_image(viz)
         stats = drive_seeds(viz, seconds)

@@ -6,8 +6,13 @@ build, so that the window and the ImGui backend share one copy of GLFW.
 
 from __future__ import annotations
 
-import glfw
+import time
+from typing import Optional
+
+# isort: off
 import imgui_bundle  # noqa: F401  (must precede `import glfw`, see the module docstring)
+import glfw
+# isort: on
 import numpy as np
 import OpenGL.GL as gl
 
@@ -73,14 +78,28 @@ class Window:
     def request_close(self) -> None:
         glfw.set_window_should_close(self.handle, True)
 
-    def begin_frame(self, clear_rgb: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> None:
-        """Poll events, set the viewport to the whole framebuffer and clear it."""
-        glfw.poll_events()
+    def begin_frame(self, clear_rgb: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                    wait_s: Optional[float] = None) -> bool:
+        """Take events (waiting up to `wait_s` seconds for one; None: don't wait), set the viewport to the
+        whole framebuffer and clear it. Returns whether the wait ended early, i.e. something happened."""
+        woke = False
+        if wait_s is None:
+            glfw.poll_events()
+        else:
+            start = time.perf_counter()
+            glfw.wait_events_timeout(wait_s)
+            woke = time.perf_counter() - start < wait_s * 0.9
         glfw.make_context_current(self.handle)
         width, height = self.framebuffer_size
         gl.glViewport(0, 0, width, height)
         gl.glClearColor(*clear_rgb, 1.0)
         gl.glClear(gl.GL_COLOR_BUFFER_BIT)
+        return woke
+
+    def wake(self) -> None:
+        """End a `begin_frame` wait from any thread (GLFW's empty event)."""
+        if not self._closed:
+            glfw.post_empty_event()
 
     def end_frame(self) -> None:
         glfw.swap_buffers(self.handle)

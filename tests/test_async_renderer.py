@@ -15,8 +15,9 @@ from renderer.live.render_args import RenderArgs
 
 
 def shm_blocks() -> set[str]:
+    """Shared-memory blocks of Python's default names and of the renderer's image names."""
     shm = pathlib.Path('/dev/shm')
-    return {p.name for p in shm.iterdir() if p.name.startswith('psm_')} if shm.exists() else set()
+    return {p.name for p in shm.iterdir() if p.name.startswith(('psm_', 'afv'))} if shm.exists() else set()
 
 
 def collect(renderer: AsyncRenderer, timeout: float = 120) -> list:
@@ -126,3 +127,59 @@ def test_force_renders_equal_args_again(tmp_path):
         renderer.set_args(args, force=True)
         result = renderer.get_result()
         assert result.error is None and result.image.shape == (32, 32, 3)
+
+
+def wait_for_progress(renderer: AsyncRenderer, stage: str, timeout: float = 120) -> list:
+    """Results delivered until the running request reports progress in `stage`."""
+    results = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = renderer.get_result()
+        if result is not None:
+            results.append(result)
+        if renderer.progress is not None and renderer.progress.stage == stage:
+            return results
+        time.sleep(0.01)
+    raise AssertionError(f'no progress in {stage!r} within {timeout} s')
+
+
+def test_a_newer_request_interrupts_a_long_average(async_renderer):
+    long = RenderArgs(seed=5, diagnostic='average', average_samples=64)
+    async_renderer.set_args(long)
+    wait_for_progress(async_renderer, 'averaged image A')
+    async_renderer.set_args(RenderArgs(seed=6))
+    results = collect(async_renderer)
+    assert results[-1].args.seed == 6 and results[-1].error is None and not results[-1].partial
+    assert not any(r.args == long and not r.partial for r in results)   # the average was never finished
+    assert not async_renderer.is_busy and async_renderer.progress is None
+
+
+def test_cancel_stops_the_running_request(async_renderer):
+    async_renderer.set_args(RenderArgs(seed=8, diagnostic='average', average_samples=64))
+    wait_for_progress(async_renderer, 'averaged image A')
+    async_renderer.cancel()
+    results = collect(async_renderer)
+    assert results[-1].cancelled and results[-1].image is None and results[-1].error is None
+    assert not async_renderer.is_busy
+    async_renderer.set_args(RenderArgs(seed=9))              # and the worker renders on
+    assert collect(async_renderer)[-1].image is not None
+
+
+def test_long_renders_show_the_answer_forming(async_renderer):
+    async_renderer.set_args(RenderArgs(seed=2, diagnostic='average', average_samples=3))
+    seen = []
+    deadline = time.monotonic() + 120
+    results = []
+    while async_renderer.is_busy and time.monotonic() < deadline:
+        result = async_renderer.get_result()
+        if result is not None:
+            results.append(result)
+        if async_renderer.progress is not None:
+            seen.append(async_renderer.progress)
+        time.sleep(0.005)
+    results += collect(async_renderer)
+    partial = [r for r in results if r.partial]
+    assert partial and all(r.image is not None and r.image.shape == results[-1].image.shape for r in partial)
+    assert not results[-1].partial and results[-1].error is None
+    fractions = [p.fraction for p in seen if p.stage == 'averaged image A']
+    assert fractions and fractions == sorted(fractions)

@@ -19,7 +19,8 @@ ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 @pytest.fixture(scope='module')
 def driver(xvfb_display, tmp_path_factory):
     from viz.app import Visualizer
-    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False)
+    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False,
+                     wait_when_idle=False)
     drv = Driver(viz)
     try:
         drv.settle()

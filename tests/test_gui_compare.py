@@ -29,7 +29,8 @@ def networks(tmp_path_factory):
 @pytest.fixture(scope='module')
 def driver(xvfb_display, tmp_path_factory, networks):
     from viz.app import Visualizer
-    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False)
+    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False,
+                     wait_when_idle=False)
     drv = Driver(viz)
     try:
         drv.settle()

@@ -70,3 +70,14 @@ def test_zoom_math():
     assert step_zoom(1.0, 1) == 2 and step_zoom(1.0, -1) == 0.5 and step_zoom(0.5, 1) == 1
     assert step_zoom(1 / 3, -1) == 0.25
     assert image_rect((100, 50), (10, 20), (300, 150), 2.0, (5, -5)) == ((65, 40), (265, 140))
+
+
+def test_the_window_and_imgui_share_one_glfw_library():
+    """gui_utils.window imports imgui_bundle before glfw, so glfw loads imgui_bundle's copy of the library."""
+    import os
+    import subprocess
+    import sys
+    code = 'import os, gui_utils.window, glfw; print(os.environ["PYGLFW_LIBRARY"]); print(glfw.library.glfw._name)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.split('\n')
+    assert out[0] and out[0] == out[1]

@@ -3,7 +3,12 @@
 Each frame: poll the newest render result (never waiting), draw the widgets,
 which edit `VizState`, and hand `render_args(state)` to the renderer, which
 only renders when they changed. Errors of the renderer appear in red over the
-image; the last good image stays visible.
+image; the last good image stays visible. A long render shows a progress bar
+with a Cancel button over the image, and its partial pictures as they form.
+
+When nothing changes (no input, no render in flight, no animation, no
+recording) the frame loop sleeps in GLFW's event wait instead of redrawing; input
+and messages from the renderer process (which posts an empty GLFW event) wake it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ from .widgets.style_mix import StyleMixWidget
 from .widgets.trunc_noise import TruncNoiseWidget
 
 SEED_DRAG_PX = 100.0   # Screen units of mouse drag per seed.
+ACTIVE_AFTER_EVENT_S = 0.5   # Keep redrawing this long after an event (hover effects, double clicks settle).
+BUSY_REDRAW_S = 0.1          # Redraw interval while a render runs (progress text); results wake it at once.
+IDLE_WAIT_S = 1.0            # Longest sleep when nothing happens.
+PROGRESS_DELAY_S = 0.25      # Show the progress bar only for renders that take longer.
 MAX_RECENT = 10
 FRAME_HISTORY = 240    # Frame times kept for the performance plot.
 HELP = (
@@ -53,16 +62,26 @@ _MAIN_FLAGS = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | i
 
 class Visualizer:
     def __init__(self, window: Optional[Window] = None, sync: bool = False, capture_dir: str = 'out/captures',
-                 browse_dir: str = '', device: str = 'auto', ini_filename: str = '', vsync: bool = True):
-        self.window = window or Window('Alias-free visualizer', 1280, 800, vsync=vsync)
+                 browse_dir: str = '', device: str = 'auto', ini_filename: str = '', vsync: bool = True,
+                 renderer: Optional[AsyncRenderer] = None, wait_when_idle: bool = True):
+        """renderer: an AsyncRenderer started earlier (so it imports torch while the window opens);
+        wait_when_idle: sleep in the event wait when nothing changes (tests drive frames themselves)."""
+        self.renderer = renderer or AsyncRenderer(sync=sync)   # First: its process starts in parallel.
+        try:
+            self.window = window or Window('Alias-free visualizer', 1280, 800, vsync=vsync)
+        except BaseException:
+            self.renderer.close()
+            raise
+        self.renderer.on_message = self.window.wake
         self.imgui = ImGuiContext(self.window, ini_filename)
         self.sync = sync
-        self.renderer = AsyncRenderer(sync=sync)
+        self.wait_when_idle = wait_when_idle
         self.state = VizState(device=device)
         self.capture_dir = capture_dir
         self.browse_dir = browse_dir
         self.result: Optional[RenderResult] = None        # Newest result (may be an error).
         self.shown_result: Optional[RenderResult] = None  # Newest result with an image (what is on screen).
+        self.final_result: Optional[RenderResult] = None  # Newest complete (not partial) result with an image.
         self.texture: Optional[Texture] = None
         self.notice = ''                                  # App-level message (e.g. a bad dropped file).
         self.item_rects: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}  # For tests.
@@ -72,6 +91,8 @@ class Visualizer:
         self.fps = 0.0
         self.frame_ms = np.zeros(FRAME_HISTORY, np.float32)  # Recent frame times (ring buffer), for the plot.
         self._last_time = time.perf_counter()
+        self._last_event = self._last_time                # When input or a renderer message last arrived.
+        self._busy_since: Optional[float] = None          # When the running render started (progress bar).
         self._capture_window = False
         self.recorder = Recorder()
         self._record_window = False                       # Read the window back for the recorder this frame.
@@ -148,8 +169,9 @@ class Visualizer:
 
     # -- the frame --------------------------------------------------------------------------
     def frame(self) -> None:
-        """Draw one frame; never waits for the renderer."""
-        self.window.begin_frame(clear_rgb=(0.1, 0.1, 0.1))
+        """Draw one frame; never waits for the renderer (it may wait for events when nothing changes)."""
+        if self.window.begin_frame(clear_rgb=(0.1, 0.1, 0.1), wait_s=self.idle_wait()):
+            self._last_event = time.perf_counter()
         for path in self.window.take_dropped_paths():
             self.drop(path)
         self.imgui.new_frame()
@@ -174,13 +196,32 @@ class Visualizer:
         self.latent_widget.advance(dt_s)
         self.equivariance_widget.advance(dt_s)
 
+    def idle_wait(self) -> Optional[float]:
+        """How long the next frame may sleep waiting for events: None = draw at once."""
+        if not self.wait_when_idle:
+            return None
+        state, io = self.state, imgui.get_io()
+        animating = state.animate_seed or state.animate_translate or state.animate_rotate
+        pressed = any(io.mouse_down[i] for i in range(3))
+        recent = time.perf_counter() - self._last_event < ACTIVE_AFTER_EVENT_S
+        if animating or self.recorder.active or pressed or recent or self._capture_window or self.read_back:
+            return None
+        return BUSY_REDRAW_S if self.renderer.is_busy else IDLE_WAIT_S
+
     def _poll_result(self) -> None:
+        busy = self.renderer.is_busy
+        if busy and self._busy_since is None:
+            self._busy_since = time.perf_counter()
+        elif not busy:
+            self._busy_since = None
         result = self.renderer.get_result()
         if result is None:
             return
         self.result = result
         if result.image is not None:
             self.shown_result = result
+            if not result.partial:
+                self.final_result = result
             if self.texture is None:
                 self.texture = Texture()
             self.texture.update(result.image)
@@ -195,7 +236,7 @@ class Visualizer:
         if result is not None and result.args == args and result.image is None and result.error:
             recorder.stop(f'Recording stopped: the render failed: {result.error}')
             return
-        shown = self.shown_result
+        shown = self.final_result
         if shown is None or shown.args != args:
             return  # Still rendering this frame.
         if recorder.source == 'window':
@@ -252,12 +293,14 @@ class Visualizer:
             pos, avail = imgui.get_cursor_screen_pos(), imgui.get_content_region_avail()
             area_pos, area_size = (pos.x, pos.y), (max(avail.x, 1), max(avail.y, 1))
             self.image_area = (area_pos, area_size)
+            imgui.set_next_item_allow_overlap()   # The progress bar and Cancel button sit on top of it.
             imgui.invisible_button('##image', imgui.ImVec2(*area_size))
             self.record('image')
             zoom = self.current_zoom(area_size)
             self._mouse(zoom)
             if self.texture is not None:
                 draw_texture(self.texture, area_pos, area_size, self.current_zoom(area_size), self.state.pan)
+            self._progress_overlay(area_pos, area_size)
         finally:
             imgui.end_child()
 
@@ -283,11 +326,34 @@ class Visualizer:
             state.w = None
             state.seed = max(state.seed + dx / SEED_DRAG_PX, 0.0)
 
+    def _progress_overlay(self, area_pos: tuple[float, float], area_size: tuple[float, float]) -> None:
+        """A progress bar and a Cancel button over the top of the image while a long render runs."""
+        if self._busy_since is None or time.perf_counter() - self._busy_since < PROGRESS_DELAY_S:
+            return
+        progress = self.renderer.progress
+        margin = layout.em(0.5)
+        imgui.set_cursor_screen_pos(imgui.ImVec2(area_pos[0] + margin, area_pos[1] + margin))
+        width = max(min(area_size[0] - layout.em(layout.BUTTON_WIDTH_EM) - 3 * margin, layout.em(28)), layout.em(4))
+        if progress is not None and progress.fraction is not None:
+            fraction, text = progress.fraction, progress.text
+        else:  # Unknown amount: a bar that moves back and forth.
+            fraction, text = -imgui.get_time(), progress.text if progress is not None else 'rendering...'
+        imgui.progress_bar(fraction, imgui.ImVec2(width, 0), text)
+        self.record('progress')
+        imgui.same_line()
+        if layout.small_button('Cancel'):
+            self.renderer.cancel()
+        self.record('cancel')
+
     def _messages(self) -> None:
         _, self.state.drag_pans = imgui.checkbox('Drag pans', self.state.drag_pans)
-        if self.renderer.is_busy:
+        if self.result is not None and self.result.cancelled and not self.renderer.is_busy:
             imgui.same_line()
-            layout.dim_text('rendering...')
+            layout.dim_text('Render cancelled.')
+            imgui.same_line()
+            if imgui.small_button('Render'):
+                self.renderer.set_args(render_args(self.state), force=True)
+            self.record('render_again')
         for message in (self.notice, self.render_error):
             if message:
                 layout.error_text(message)

@@ -126,20 +126,23 @@ def _squared_error(ideal: torch.Tensor, actual: torch.Tensor, mask: torch.Tensor
 
 
 def compare_transform(G: torch.nn.Module, ws: torch.Tensor, matrix: np.ndarray, noise_mode: str = 'const',
-                      radius_px: Optional[int] = None, rendered: Optional[torch.Tensor] = None) -> TransformComparison:
+                      radius_px: Optional[int] = None, rendered: Optional[torch.Tensor] = None,
+                      reference: Optional[torch.Tensor] = None) -> TransformComparison:
     """Compare the image rendered with content transform `matrix` against the ideally transformed reference.
 
     ws: [1, num_ws, w_dim]; matrix: 3x3 content transform (transforms.py convention). The reference
     uses the identity input transform; radius_px is the band-limited filters' radius (None: automatic,
     see band_limited.resolve_radius). `rendered` [1, C, H, W]: the image already rendered with `matrix`
-    (saves one synthesis; the GUI passes what it shows). Raises ValueError for a network without an input transform and
-    when no pixel stays valid (the transform moved the image out of view).
+    (saves one synthesis; the GUI passes what it shows); `reference` likewise the image with the identity
+    transform. Raises RequestError for a network without an input transform and when no pixel stays valid
+    (the transform moved the image out of view).
     """
     require_input_transform(G, 'the equivariance comparison')
     if ws.ndim != 3 or ws.shape[0] != 1:
         raise RequestError(f'ws must have shape [1, num_ws, w_dim], got {list(ws.shape)}')
     matrix = np.asarray(matrix, dtype=np.float64)
-    reference = synthesize_images(G, ws, noise_mode=noise_mode)
+    if reference is None:
+        reference = synthesize_images(G, ws, noise_mode=noise_mode)
     if is_identity(matrix):
         rendered, ideal, mask = reference, reference, torch.ones(reference.shape[-2:], device=reference.device)
     else:

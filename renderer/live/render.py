@@ -1,24 +1,32 @@
-"""The renderer: a pure function of `RenderArgs` returning a `RenderResult` (no GL, no GUI).
+"""The renderer: `RenderArgs` -> `RenderResult`, in stages with a cache per stage (no GL, no GUI).
 
-`Renderer.render(args)` loads (and caches) the network, maps the latent,
-applies style mixing and the input transform, runs synthesis once while
-capturing the chosen layer, and turns the result into a displayable image,
-optionally its power spectrum; in compare mode network B goes the same way and
-the two pictures are composed. Every failure becomes `RenderResult.error` text
-with `error_kind` saying what failed; `render` itself never raises for bad
-arguments or bad files.
+For network A (and B in compare mode) `Renderer.render(args)` runs the stages of
+renderer.live.stages: load the network, map the latent, synthesise while capturing
+layers (or run a diagnostic), then build the view and compose A with B. A stage
+whose key did not change comes from the cache, so a change that only alters how the
+result is drawn (split line, gains, FFT range, channel, normalisation, the shown
+layer) costs no synthesis. Long stages report progress and partial pictures and stop
+at their next safe point when a `RenderControl` says they are not needed any more
+(renderer.live.control). Every failure becomes `RenderResult.error` text with
+`error_kind` saying what failed; `render` never raises for bad arguments or bad files.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import time
 import traceback
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from renderer.devices import resolve_device
+from renderer.diagnostics.equivariance import compare_transform
+from renderer.diagnostics.sticking import averaged_image_steps, perturbed_ws, slice_diagnostic_steps
 from renderer.errors import NetworkLoadError, RequestError
 from renderer.generation import (
     blended_ws,
@@ -29,9 +37,12 @@ from renderer.generation import (
     input_transform,
     load_generator,
     mix_styles,
+    require_input_transform,
+    synthesize_images,
 )
 from renderer.io.demo import DEMO_LABEL
-from renderer.live import views
+from renderer.live import stages, views
+from renderer.live.control import NO_CONTROL, Cancelled, RenderControl
 from renderer.live.render_args import (
     ERROR_INTERNAL,
     ERROR_NETWORK,
@@ -45,10 +56,13 @@ from renderer.live.render_args import (
 )
 from renderer.media import pictures
 from renderer.media.compose import difference_view, side_by_side, split_view
+from renderer.media.progress import report
 from renderer.networks.capture import capture_layers, capture_points
 from renderer.options import COMPARE_VIEWS
 from renderer.signal.band_limited import affine_transform
 from renderer.signal.transforms import is_identity
+
+SLICE_FILL = -1.0   # Black: the rows (columns) of a slice not rendered yet.
 
 
 class _LoadFailed(Exception):
@@ -59,18 +73,42 @@ class _LoadFailed(Exception):
         self.kind = kind
 
 
+@dataclass
+class SynthesisOutput:
+    """What one synthesis leaves for the view stage."""
+    rendered: torch.Tensor                  # [1, C, H, W] float32 as rendered (with the input transform).
+    image: torch.Tensor                     # [1, C, H, W] as shown (resampled back when untransforming).
+    layers: dict[str, torch.Tensor]         # Captured layer outputs [C, H, W] by name.
+
+    def tensor(self, layer: Optional[str]) -> torch.Tensor:
+        """The shown tensor [C, H, W]: a layer's output, or the image."""
+        return self.image[0] if layer is None else self.layers[layer]
+
+
+@dataclass(frozen=True)
+class _NetworkFacts:
+    capture_all: bool                       # Every layer's output fits in the capture budget.
+    layer_names: tuple[str, ...]
+
+
 class Renderer:
-    """Renders `RenderArgs`; caches loaded networks by (source, device)."""
+    """Renders `RenderArgs` in stages; caches networks by (source, device) and each stage's newest output."""
 
-    def __init__(self, max_cached_networks: int = 4):
-        self._networks: dict[tuple[str, str], torch.nn.Module] = {}
+    def __init__(self, max_cached_networks: int = 4, capture_budget_bytes: int = stages.CAPTURE_BUDGET_BYTES):
+        self._networks: collections.OrderedDict[tuple, torch.nn.Module] = collections.OrderedDict()
+        self._facts: dict[tuple, _NetworkFacts] = {}
         self._max_cached = max_cached_networks
+        self._budget = capture_budget_bytes
+        self._caches = {'A': stages.StageCache(), 'B': stages.StageCache()}
+        self.synthesis_calls = 0            # G.synthesis runs (tests count them).
 
-    def render(self, args: RenderArgs, request_id: int = 0) -> RenderResult:
+    def render(self, args: RenderArgs, request_id: int = 0, control: RenderControl = NO_CONTROL) -> RenderResult:
         result = RenderResult(request_id=request_id, args=args)
         start = time.perf_counter()
         try:
-            self._render(args, result)
+            _Render(self, args, result, control).run()
+        except Cancelled:
+            result.cancelled, result.image = True, None
         except _LoadFailed as e:
             result.error, result.error_kind = str(e), e.kind
         except RequestError as e:
@@ -81,88 +119,220 @@ class Renderer:
         result.timings['total'] = 1e3 * (time.perf_counter() - start)
         return result
 
-    # ------------------------------------------------------------------------------------------
+    def needed_keys(self, args: RenderArgs) -> set[tuple]:
+        """Keys of every stage that rendering `args` would use (for cancelling work it does not need)."""
+        keys = set()
+        for source, b in [(args.network, False)] + ([(args.compare_network, True)]
+                                                    if args.compare_network is not None else []):
+            facts = self._facts.get(stages.network_key(source, args))
+            shown = args
+            if b and facts is not None and args.layer is not None and args.layer not in facts.layer_names:
+                shown = args.replace(layer=None)
+            keys.update(stages.plan(source, shown, facts.capture_all if facts else True).values())
+        return keys
+
+    # -- networks ---------------------------------------------------------------------------------
     def get_network(self, source: str, device: torch.device) -> torch.nn.Module:
         key = (source, str(device))
         G = self._networks.get(key)
         if G is None:
             G = load_generator(source, device)
             while len(self._networks) >= self._max_cached:
-                self._networks.pop(next(iter(self._networks)))
+                self._networks.popitem(last=False)
             self._networks[key] = G
+        self._networks.move_to_end(key)
         return G
 
-    def _load(self, source: str, device: torch.device, kind: str) -> torch.nn.Module:
-        try:
-            return self.get_network(source, device)
-        except Exception as e:  # A file that breaks the builder in an unforeseen way is still a bad file.
-            message = str(e) if isinstance(e, NetworkLoadError) else f'{type(e).__name__}: {e}'
-            if kind == ERROR_NETWORK_B:
-                message = f'network B ({source or DEMO_LABEL}): {message}'
-            raise _LoadFailed(kind, message) from None
+    def facts(self, key: tuple, G: torch.nn.Module) -> _NetworkFacts:
+        facts = self._facts.get(key)
+        if facts is None:
+            shapes = [info.shape for info in describe_layers(G, torch.device('cpu'), True)]
+            facts = self._facts[key] = _NetworkFacts(stages.fits_budget(shapes, budget=self._budget),
+                                                     tuple(capture_points(G)))
+        return facts
 
-    def _render(self, args: RenderArgs, result: RenderResult) -> None:
-        device, result.device_note = resolve_device(args.device)
-        result.device = str(device)
-        t = time.perf_counter()
-        G = self._load(args.network, device, ERROR_NETWORK)
-        result.a.timings['load'] = 1e3 * (time.perf_counter() - t)
-        result.a.network = describe_network(G, args.network)
-        result.a.layers = describe_layers(G, device, args.force_fp32)
-        result.impls = implementations(device)
-        view = self._view(G, args, device, result.a, result)
+
+class _Render:
+    """One render: the stages of A (and B), each from the cache or computed, then the composed picture."""
+
+    def __init__(self, renderer: Renderer, args: RenderArgs, result: RenderResult, control: RenderControl):
+        self.renderer, self.args, self.result, self.control = renderer, args, result, control
+        self.view_a: Optional[torch.Tensor] = None   # A's finished picture, while B renders (partial results).
+
+    def run(self) -> None:
+        args, result = self.args, self.result
+        self.device, result.device_note = resolve_device(args.device)
+        result.device = str(self.device)
+        result.impls = implementations(self.device)
+        view = self.network_view('A', args.network, args, result.a)
         if args.compare_network is not None:
-            view = compose_views(view, self._view_b(args, device, result), args)
+            self.view_a = view
+            result.b = NetworkResult()
+            try:
+                view_b = self.network_view('B', args.compare_network, args, result.b)
+            except RequestError as e:
+                raise RequestError(f'network B: {e}') from None
+            view = compose_views(view, view_b, args)
         result.image = pictures.to_uint8(pictures.as_rgb(view))
 
-    def _view(self, G: torch.nn.Module, args: RenderArgs, device: torch.device, part: NetworkResult,
-              result: RenderResult) -> torch.Tensor:
-        """The picture of one network (A or B); fills part (timings, metrics, stats) and, for A, the result's ws."""
-        is_a = part is result.a
-        t = time.perf_counter()
-        ws = compute_ws(G, args)
-        if is_a:
-            result.ws = ws[0].cpu().numpy().astype(np.float32)
-        part.timings['mapping'] = 1e3 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        if args.diagnostic != 'none':
-            view = views.diagnostic_view(G, ws, args, part)
-            part.timings['diagnostic'] = 1e3 * (time.perf_counter() - t)
-            return view
-        tensor, img = synthesize(G, ws, args)
-        _sync(device)
-        part.timings['synthesis'] = 1e3 * (time.perf_counter() - t)
-        if args.eq_measure and has_input_transform(G):
-            t = time.perf_counter()
-            try:
-                shown = None if args.untransform else img.float()  # The render as shown, before untransforming.
-                views.measure_transform(G, ws, args, part, rendered=shown)
-            except RequestError as e:  # E.g. moved out of view: no valid pixels. Keep the image, explain.
-                part.notes.append(f'cannot measure the PSNR: {e}')
-            part.timings['eq_measure'] = 1e3 * (time.perf_counter() - t)
-        t = time.perf_counter()
-        view = views.make_view(tensor, img, args)
-        shown = tensor if args.layer else img[0]
-        part.stats = views.tensor_stats(shown)
-        if is_a and args.spectrum_plot:
-            result.spectrum_db, result.spectrum_freqs, result.spectrum_profile_db = views.spectrum_plot_data(
-                shown, args.fft_beta)
-        part.timings['view'] = 1e3 * (time.perf_counter() - t)
-        return view
+    # -- stages -----------------------------------------------------------------------------------
+    def timed(self, part: NetworkResult, name: str, compute: Callable[[], object]) -> object:
+        start = time.perf_counter()
+        try:
+            return compute()
+        finally:
+            part.timings[name] = part.timings.get(name, 0.0) + 1e3 * (time.perf_counter() - start)
 
-    def _view_b(self, args: RenderArgs, device: torch.device, result: RenderResult) -> torch.Tensor:
-        """Network B's picture with A's latent, truncation and motion; errors are prefixed with 'network B'."""
-        result.b = part = NetworkResult()
-        G = self._load(args.compare_network, device, ERROR_NETWORK_B)
-        part.network = describe_network(G, args.compare_network)
-        part.layers = describe_layers(G, device, args.force_fp32)
-        if args.layer is not None and args.layer not in capture_points(G):
+    def stage(self, cache: stages.StageCache, key: tuple, part: NetworkResult, timing: str, what: str,
+              compute: Callable[[], object]) -> object:
+        """The stage's cached output, or compute it (under the control's cancellation) and cache it."""
+        def run() -> object:
+            value = cache.get(key)
+            if value is not None:
+                part.cached.append(timing)
+                return value
+            with self.control.stage(key, what):
+                value = compute()
+            return cache.put(key, value)
+        return self.timed(part, timing, run)
+
+    def network(self, slot: str, source: str, part: NetworkResult) -> torch.nn.Module:
+        key = stages.network_key(source, self.args)
+        kind = ERROR_NETWORK if slot == 'A' else ERROR_NETWORK_B
+
+        def load() -> torch.nn.Module:
+            with self.control.stage(key, f'loading network {slot}'):
+                try:
+                    return self.renderer.get_network(source, self.device)
+                except Exception as e:  # A file that breaks the builder in an unforeseen way is still a bad file.
+                    message = str(e) if isinstance(e, NetworkLoadError) else f'{type(e).__name__}: {e}'
+                    if kind == ERROR_NETWORK_B:
+                        message = f'network B ({source or DEMO_LABEL}): {message}'
+                    raise _LoadFailed(kind, message) from None
+        return self.timed(part, 'load', load)
+
+    def network_view(self, slot: str, source: str, args: RenderArgs, part: NetworkResult) -> torch.Tensor:
+        """The picture of one network; fills its part of the result."""
+        renderer, result = self.renderer, self.result
+        cache = renderer._caches[slot]
+        G = self.network(slot, source, part)
+        facts = renderer.facts(stages.network_key(source, args), G)
+        part.network = describe_network(G, source)
+        part.layers = describe_layers(G, self.device, args.force_fp32)
+        if slot == 'B' and args.layer is not None and args.layer not in facts.layer_names:
             part.notes.append(f'B has no layer {args.layer}; showing its output image')
             args = args.replace(layer=None)
+        if args.layer is not None and args.layer not in facts.layer_names:
+            raise RequestError(f'this network has no layer {args.layer!r}')
+        views.check_diagnostic(args)
+        keys = stages.plan(source, args, facts.capture_all)
+        ws = self.stage(cache, keys['ws'], part, 'mapping', f'mapping {slot}', lambda: compute_ws(G, args))
+        if slot == 'A':
+            result.ws = ws[0].cpu().numpy().astype(np.float32)
+        if args.diagnostic == 'average':
+            pair = self.stage(cache, keys['average'], part, 'diagnostic', f'averaged image {slot}',
+                              lambda: self.average(G, args, slot, keys['average']))
+            return views.pair_picture(*pair)
+        if args.diagnostic == 'slice':
+            pair = self.stage(cache, keys['slice'], part, 'diagnostic', f'slice {slot}',
+                              lambda: self.slice(G, ws, args, slot, keys['slice']))
+            return views.pair_picture(*pair)
+        captured = stages.captured_layers(args, facts.capture_all)
+        synthesis = self.stage(cache, keys['synthesis'], part, 'synthesis', f'synthesis {slot}',
+                               lambda: self.synthesize(G, ws, args, captured))
+        comparison = self.comparison(G, ws, args, cache, keys, synthesis, part)
+        if args.diagnostic == 'eq_error':
+            if comparison is None:
+                raise RequestError('the equivariance error needs an input transform: translate or rotate first')
+            part.timings['diagnostic'] = part.timings.get('eq_measure', 0.0)
+            return views.eq_error_picture(comparison, args.diff_gain)
+        return self.timed(part, 'view', lambda: self.view(synthesis, args, cache, keys['synthesis'], part, slot))
+
+    def synthesize(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,
+                   captured: Optional[str]) -> SynthesisOutput:
+        self.renderer.synthesis_calls += 1
+        rendered, layers = synthesize(G, ws, args, captured)
+        image = rendered
+        matrix = views.content_transform(args)
+        if args.untransform and has_input_transform(G) and not is_identity(matrix):
+            image = affine_transform(rendered, np.linalg.inv(matrix))[0]  # Band-limited; outside the image is 0.
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+        return SynthesisOutput(rendered, image, layers)
+
+    def comparison(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, cache: stages.StageCache,
+                   keys: dict, synthesis: SynthesisOutput, part: NetworkResult):
+        """The equivariance comparison (eq_measure, eq_error); None for the identity transform."""
+        if 'comparison' not in keys:
+            return None
+        if not has_input_transform(G):
+            if args.diagnostic == 'eq_error':
+                require_input_transform(G, 'the equivariance error')
+            return None
+        matrix = views.content_transform(args)
+        if is_identity(matrix):
+            part.eq_psnr_db = float('inf')
+            return None
+
+        def measure():
+            reference = self.stage(cache, keys['reference'], part, 'reference', 'equivariance reference',
+                                   lambda: self.reference(G, ws, args))
+            return compare_transform(G, ws, matrix, noise_mode=args.noise_mode, rendered=synthesis.rendered,
+                                     reference=reference)
         try:
-            return self._view(G, args, device, part, result)
-        except RequestError as e:
-            raise RequestError(f'network B: {e}') from None
+            comparison = self.stage(cache, keys['comparison'], part, 'eq_measure', 'equivariance', measure)
+        except RequestError as e:  # E.g. moved out of view: no valid pixels. Keep the image, explain.
+            if args.diagnostic == 'eq_error':
+                raise
+            part.notes.append(f'cannot measure the PSNR: {e}')
+            return None
+        part.eq_psnr_db = comparison.psnr_db
+        return comparison
+
+    def reference(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+        self.renderer.synthesis_calls += 1
+        return synthesize_images(G, ws, noise_mode=args.noise_mode)
+
+    def average(self, G: torch.nn.Module, args: RenderArgs, slot: str, key: tuple) -> tuple:
+        seed = views.check_average_args(args)
+        ws = perturbed_ws(G, seed, args.average_samples, args.average_sigma, truncation_psi=args.truncation_psi,
+                          truncation_cutoff=args.truncation_cutoff, class_idx=args.class_idx)
+        batch = 1 if self.device.type == 'cpu' else 8   # On a CPU batch 1 is as fast and shows every sample.
+        for central, mean, done in averaged_image_steps(G, ws, batch, args.noise_mode):
+            self.control.step(key, f'averaged image {slot}', done, len(ws),
+                              lambda pair=(central, mean): self.partial(slot, views.pair_picture(*pair)))
+        return central, mean
+
+    def slice(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, slot: str, key: tuple) -> tuple:
+        animation, index = views.slice_setup(G, ws, args)
+        batch = 1 if self.device.type == 'cpu' else 8
+        for frame, slice_image, done in slice_diagnostic_steps(G, animation, args.slice_axis, index, batch,
+                                                               noise_mode=args.noise_mode, fill=SLICE_FILL):
+            self.control.step(key, f'slice {slot}', done, len(animation),
+                              lambda pair=(frame, slice_image): self.partial(slot, views.pair_picture(*pair)))
+        return frame, slice_image
+
+    def view(self, synthesis: SynthesisOutput, args: RenderArgs, cache: stages.StageCache, synthesis_key: tuple,
+             part: NetworkResult, slot: str) -> torch.Tensor:
+        """The picture from the synthesis output: cheap, so computed for every request (spectra cached)."""
+        tensor = synthesis.tensor(args.layer)
+        selection = None if args.fft_all_channels else (args.channel_base, args.num_channels)
+        view = views.make_view(tensor, synthesis.image, args, lambda source: cache.memo(
+            ('fft', synthesis_key, args.layer, selection, args.fft_beta),
+            lambda: pictures.power_spectrum_db(source.float(), args.fft_beta)))
+        part.stats = views.tensor_stats(tensor)
+        if slot == 'A' and args.spectrum_plot:
+            self.result.spectrum_db, self.result.spectrum_freqs, self.result.spectrum_profile_db = cache.memo(
+                ('plot', synthesis_key, args.layer, args.fft_beta),
+                lambda: views.spectrum_plot_data(tensor, args.fft_beta))
+        return view
+
+    def partial(self, slot: str, view: torch.Tensor) -> RenderResult:
+        """A result showing a stage's picture so far (B's beside A's finished one)."""
+        if slot == 'B' and self.view_a is not None:
+            view = compose_views(self.view_a, view, self.args)
+        return dataclasses.replace(self.result, image=pictures.to_uint8(pictures.as_rgb(view)), partial=True,
+                                   timings=dict(self.result.timings))
 
 
 def compose_views(a: torch.Tensor, b: torch.Tensor, args: RenderArgs) -> torch.Tensor:
@@ -226,28 +396,25 @@ def compute_ws(G: torch.nn.Module, args: RenderArgs) -> torch.Tensor:
     return ws
 
 
-def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run synthesis once; returns (selected layer output [C, H, W] or the image, image [1, C, H, W])."""
+def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,
+               captured: Optional[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run synthesis once with the input transform; returns (image [1, C, H, W], {layer: output [C, H, W]}).
+
+    captured: stages.ALL_LAYERS, one layer name, or None. Each layer reports progress before it runs
+    (a safe point to stop at)."""
     check_noise_mode(args.noise_mode)
     points = capture_points(G)
-    if args.layer is not None and args.layer not in points:
-        raise RequestError(f'this network has no layer {args.layer!r}')
     matrix = views.content_transform(args)
-    transformed = has_input_transform(G) and not is_identity(matrix)
+    wanted = list(points) if captured == stages.ALL_LAYERS else [captured] if captured else []
     with contextlib.ExitStack() as stack:
         stack.enter_context(torch.no_grad())
-        if transformed:
+        if has_input_transform(G) and not is_identity(matrix):
             stack.enter_context(input_transform(G, matrix))
         stack.enter_context(torch.random.fork_rng(devices=[ws.device] if ws.device.type == 'cuda' else []))
         torch.manual_seed(args.noise_seed)
-        records = stack.enter_context(capture_layers(G, [args.layer] if args.layer else []))
+        for index, module in enumerate(points.values()):
+            hook = module.register_forward_pre_hook(lambda *_, i=index: report('layers', i, len(points)))
+            stack.callback(hook.remove)
+        records = stack.enter_context(capture_layers(G, wanted))
         img = G.synthesis(ws, noise_mode=args.noise_mode, force_fp32=args.force_fp32)
-    if transformed and args.untransform:
-        img = affine_transform(img, np.linalg.inv(matrix))[0]  # Band-limited; outside the image is 0.
-    tensor = records[0].tensor[0] if records else img[0]
-    return tensor, img
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
+    return img, {r.name: r.tensor[0] for r in records}

@@ -143,7 +143,8 @@ class NetworkResult:
     stats: dict[str, float] = field(default_factory=dict)   # mean/std/min/max of the shown tensor.
     eq_psnr_db: Optional[float] = None          # PSNR of the input transform (eq_measure / eq_error); inf = exact.
     notes: list[str] = field(default_factory=list)          # Things the user should know about this network.
-    timings: dict[str, float] = field(default_factory=dict)  # Milliseconds per stage.
+    timings: dict[str, float] = field(default_factory=dict)  # Milliseconds per stage (cached ones too).
+    cached: list[str] = field(default_factory=list)         # Stages that came from the cache, by timing name.
 
 
 @dataclass
@@ -165,6 +166,8 @@ class RenderResult:
     spectrum_freqs: Optional[np.ndarray] = None  # float64 [R] radial frequencies, cycles per sample.
     spectrum_profile_db: Optional[np.ndarray] = None  # float64 [R] mean power per radius in dB.
     timings: dict[str, float] = field(default_factory=dict)  # Milliseconds of the whole render ('total').
+    partial: bool = False                       # A picture of a long render so far; the final result follows.
+    cancelled: bool = False                     # The render was stopped (Cancel); there is no image.
 
     @property
     def networks(self) -> list[tuple[str, NetworkResult]]:

@@ -8,22 +8,21 @@ the commands share; this module only adds what the GUI's arguments mean.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
-from renderer.diagnostics.equivariance import TransformComparison, compare_transform
-from renderer.diagnostics.sticking import averaged_image, perturbed_ws, slice_diagnostic
+from renderer.diagnostics.equivariance import TransformComparison
 from renderer.errors import RequestError
 from renderer.generation import Latents
-from renderer.live.render_args import NetworkResult, RenderArgs
+from renderer.live.render_args import RenderArgs
 from renderer.media import pictures
 from renderer.media.compose import side_by_side
-from renderer.motion import slice_animation
+from renderer.motion import Animation, slice_animation
 from renderer.options import DIAGNOSTICS, MAX_AVERAGE_SAMPLES
 from renderer.signal.spectra import power_spectrum, radial_profile, to_db
-from renderer.signal.transforms import image_transform, is_identity
+from renderer.signal.transforms import image_transform
 
 SPECTRUM_PLOT_SIZE = 256   # Spectra larger than this are block-averaged for the GUI heat map.
 
@@ -32,86 +31,68 @@ def latents_of(args: RenderArgs) -> Latents:
     return Latents(args.truncation_psi, args.truncation_cutoff, args.class_idx)
 
 
+def check_diagnostic(args: RenderArgs) -> None:
+    if args.diagnostic not in DIAGNOSTICS:
+        raise RequestError(f'unknown diagnostic {args.diagnostic!r}; choose one of {", ".join(DIAGNOSTICS)}')
+
+
 def content_transform(args: RenderArgs) -> np.ndarray:
     """The 3x3 matrix moving the image content as the input-transform arguments say."""
     return image_transform(args.translate, args.rotate, args.scale, args.shear, args.mirror)
 
 
-def make_view(tensor: torch.Tensor, img: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+def make_view(tensor: torch.Tensor, img: torch.Tensor, args: RenderArgs,
+              spectrum_db: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
     """The [1 or 3, H, W] picture in [-1, 1] to display: the image, feature channels or a spectrum.
 
-    tensor: the shown layer's output [C, H, W] (the image itself without a layer); img [1, C, H, W]."""
+    tensor: the shown layer's output [C, H, W] (the image itself without a layer); img [1, C, H, W].
+    spectrum_db(source): the dB power spectrum of the FFT view's source (default: computed here; the
+    renderer passes a cached one)."""
     if args.layer is None and not args.fft:
         return img[0].float()
     selected = pictures.select_channels(tensor, args.channel_base, args.num_channels)
     if args.fft:
         source = tensor if args.fft_all_channels else selected
-        return pictures.spectrum_view(pictures.power_spectrum_db(source.float(), args.fft_beta), args.fft_range_db)
+        db = (spectrum_db or (lambda x: pictures.power_spectrum_db(x.float(), args.fft_beta)))(source)
+        return pictures.spectrum_view(db, args.fft_range_db)
     if args.layer is None:
         return selected.float()
     return pictures.feature_view(selected, args.normalize, args.gain_db)
 
 
-def diagnostic_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult) -> torch.Tensor:
-    """The [3, H', W'] picture of `args.diagnostic` for G with ws [1, num_ws, w_dim]."""
-    if args.diagnostic not in DIAGNOSTICS or args.diagnostic == 'none':
-        raise RequestError(f'unknown diagnostic {args.diagnostic!r}; choose one of {", ".join(DIAGNOSTICS)}')
-    if args.diagnostic == 'average':
-        return _average_view(G, args)
-    if args.diagnostic == 'slice':
-        return _slice_view(G, ws, args)
-    return _eq_error_view(G, ws, args, part)
+def check_average_args(args: RenderArgs) -> int:
+    """The seed of the averaged image; RequestError for arguments it cannot use."""
+    if not 1 <= args.average_samples <= MAX_AVERAGE_SAMPLES:
+        raise RequestError(f'average samples must lie in [1, {MAX_AVERAGE_SAMPLES}], got {args.average_samples}')
+    if not (math.isfinite(args.average_sigma) and args.average_sigma >= 0):
+        raise RequestError(f'perturbation size must be a finite number >= 0, got {args.average_sigma}')
+    return seed_of(args, 'averaged-image')
 
 
-def _seed_of(args: RenderArgs, what: str) -> int:
+def seed_of(args: RenderArgs, what: str) -> int:
     if args.w is not None:
         raise RequestError(f'the {what} diagnostic works from a seed; clear the loaded w first')
     return math.floor(args.seed)
 
 
-def _average_view(G: torch.nn.Module, args: RenderArgs) -> torch.Tensor:
-    if not 1 <= args.average_samples <= MAX_AVERAGE_SAMPLES:
-        raise RequestError(f'average samples must lie in [1, {MAX_AVERAGE_SAMPLES}], got {args.average_samples}')
-    if not (math.isfinite(args.average_sigma) and args.average_sigma >= 0):
-        raise RequestError(f'perturbation size must be a finite number >= 0, got {args.average_sigma}')
-    ws = perturbed_ws(G, _seed_of(args, 'averaged-image'), args.average_samples, args.average_sigma,
-                      truncation_psi=args.truncation_psi, truncation_cutoff=args.truncation_cutoff,
-                      class_idx=args.class_idx)
-    central, average = averaged_image(G, ws, noise_mode=args.noise_mode)
-    return side_by_side([central, average])
-
-
-def _slice_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> torch.Tensor:
+def slice_setup(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs) -> tuple[Animation, int]:
+    """(animation, row or column index) of the slice diagnostic; RequestError for arguments it cannot use."""
     if not 0 <= args.slice_pos <= 1:
         raise RequestError(f'slice position must lie in [0, 1], got {args.slice_pos}')
-    seed = _seed_of(args, 'latent-interpolation slice') if args.slice_motion == 'latent' else None
+    seed = seed_of(args, 'latent-interpolation slice') if args.slice_motion == 'latent' else None
     animation = slice_animation(G, args.slice_motion, args.slice_frames, args.slice_axis, args.slice_step_px,
                                 ws=ws, seed=seed, latents=latents_of(args), centre=args.translate)
-    index = round(args.slice_pos * (G.img_resolution - 1))
-    middle, stacked = slice_diagnostic(G, animation, axis=args.slice_axis, index=index)
-    return side_by_side([middle, stacked])
+    return animation, round(args.slice_pos * (G.img_resolution - 1))
 
 
-def measure_transform(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult,
-                      rendered: Optional[torch.Tensor] = None) -> Optional[TransformComparison]:
-    """PSNR (dB) of the current input transform against the ideal transform, into part.eq_psnr_db.
-
-    rendered: the image [1, C, H, W] already rendered with the transform, if any (saves a synthesis).
-    Returns the TransformComparison, or None for the identity (PSNR reported as inf without rendering)."""
-    matrix = content_transform(args)
-    if is_identity(matrix):
-        part.eq_psnr_db = float('inf')
-        return None
-    comparison = compare_transform(G, ws, matrix, noise_mode=args.noise_mode, rendered=rendered)
-    part.eq_psnr_db = comparison.psnr_db
-    return comparison
+def pair_picture(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    """[central | average] or [middle frame | slice]."""
+    return side_by_side([left, right])
 
 
-def _eq_error_view(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, part: NetworkResult) -> torch.Tensor:
-    comparison = measure_transform(G, ws, args, part)
-    if comparison is None:
-        raise RequestError('the equivariance error needs an input transform: translate or rotate first')
-    error = (comparison.error * args.diff_gain - 1).clamp(-1, 1)[None]
+def eq_error_picture(comparison: TransformComparison, gain: float) -> torch.Tensor:
+    """rendered | ideal | |error| * gain."""
+    error = (comparison.error * gain - 1).clamp(-1, 1)[None]
     return side_by_side([comparison.actual, comparison.ideal, error])
 
 

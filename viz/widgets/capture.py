@@ -113,14 +113,14 @@ class CaptureWidget:
 
     def capture_image(self) -> Optional[str]:
         """Save the latest rendered image; returns its path (None, with a message, if there is none)."""
-        result = self.viz.shown_result
+        result = self.viz.final_result
         if result is None or result.image is None:
             self.error = 'Nothing rendered yet to capture.'
             return None
         return self._save('image', result.image, result)
 
     def capture_window(self, pixels: np.ndarray) -> Optional[str]:
-        return self._save('window', pixels, self.viz.shown_result)
+        return self._save('window', pixels, self.viz.final_result)
 
     def _save(self, prefix: str, pixels: np.ndarray, result: Optional[RenderResult]) -> Optional[str]:
         try:
