@@ -11,7 +11,11 @@ The worker process (started with 'spawn', so CUDA is safe) has a reader thread t
 always takes the newest request from its pipe, so the render loop can ask, at every
 safe point of a stage (renderer.live.control), whether the newest request still needs
 that stage; if not, the stage stops and the newest request starts (the caches are
-kept, so whatever the two share is not computed twice). Results, partial results of
+kept, so whatever the two share is not computed twice). A request stops the running one
+only once it has stayed the newest for SUPERSEDE_AFTER_S: while requests stream in (a
+drag, an animation) each running render finishes and is shown, so the picture follows
+the pointer instead of waiting for it to stop; a single change (a new seed during a
+64-sample averaged image) takes over at the first safe point after that short wait. Results, partial results of
 long stages and progress come back through a second pipe, read by a thread of the GUI
 process, so `get_result` only looks at what has already arrived. A result's image
 travels in a shared-memory block named after the GUI process (`afv<pid>_...`), which
@@ -48,6 +52,7 @@ MAX_RESENDS = 3               # Consecutive worker deaths after which the latest
 EXIT_GRACE_S = 3.0            # A worker whose GUI process is gone exits by force after this long.
 CLOSE_TIMEOUT_S = 2.0         # close() waits this long for the worker to stop, then kills it.
 PROGRESS_INTERVAL_S = 0.1     # Progress messages are sent at most this often.
+SUPERSEDE_AFTER_S = 0.2       # A newer request stops the running one once it has stayed the newest this long.
 SHM_DIR = '/dev/shm'          # Where POSIX shared memory is visible as files (Linux).
 
 
@@ -111,6 +116,7 @@ class _Inbox:
         self._conn = conn
         self._cond = threading.Condition()
         self._latest: Optional[tuple[int, RenderArgs]] = None
+        self._latest_since = 0.0   # When the latest request arrived (monotonic seconds).
         self._taken = 0            # Id of the last request handed to the render loop.
         self._cancelled = 0        # Requests up to this id were cancelled.
         self._closed = False
@@ -127,6 +133,7 @@ class _Inbox:
                 kind = message[0]
                 if kind == 'request':
                     self._latest = (message[1], message[2])
+                    self._latest_since = time.monotonic()
                 elif kind == 'cancel':
                     self._cancelled = max(self._cancelled, message[1])
                 else:                       # 'shutdown' or 'gone'
@@ -159,12 +166,12 @@ class _Inbox:
         with self._cond:
             if self._closed or self._cancelled >= request_id:
                 return False
-            latest = self._latest
+            latest, since = self._latest, self._latest_since
         if latest is None or latest[0] <= request_id:
             return True
         if self._needed[0] != latest[0]:
             self._needed = (latest[0], needed_keys(latest[1]))
-        return key in self._needed[1]
+        return key in self._needed[1] or time.monotonic() - since < SUPERSEDE_AFTER_S
 
 
 class _Outbox:
