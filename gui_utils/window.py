@@ -108,6 +108,12 @@ class Window:
         """The back buffer as uint8 [H, W, 3], top row first (call before end_frame)."""
         return read_framebuffer(*self.framebuffer_size)
 
+    def hide(self) -> None:
+        """Take the window off the screen at once (closing the rest may take a moment)."""
+        if not self._closed:
+            glfw.hide_window(self.handle)
+            glfw.poll_events()
+
     def close(self) -> None:
         """Destroy the window and stop GLFW; safe to call more than once."""
         if self._closed:

@@ -373,6 +373,7 @@ class Visualizer:
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
         """Stop the renderer and free GL, ImGui and the window; safe to call more than once."""
+        self.window.hide()         # Gone from the screen now, not after the renderer process has stopped.
         self.recorder.stop()
         self.renderer.close()
         if self.texture is not None:

@@ -56,6 +56,13 @@ class RenderControl:
         self.on_partial = on_partial
         self.partial_interval_s = partial_interval_s
         self._last_partial = 0.0
+        self._stages: list[Hashable] = []    # Keys of the running stages, innermost last.
+
+    @property
+    def current_stage(self) -> Optional[Hashable]:
+        """Key of the innermost running stage (read by the worker's heartbeat thread), or None."""
+        stages = self._stages
+        return stages[-1] if stages else None
 
     def check(self, key: Hashable) -> None:
         """Raise Cancelled if the stage `key` is not needed any more."""
@@ -74,8 +81,12 @@ class RenderControl:
                 label = what if event.what in _STEP_REPORTS else f'{what}: {event.what}'
                 self.on_progress(Progress(what, event.fraction, f'{label} {detail}'.strip()))
 
-        with listening(on_event):
-            yield
+        self._stages.append(key)
+        try:
+            with listening(on_event):
+                yield
+        finally:
+            self._stages.pop()
 
     def step(self, key: Hashable, what: str, done: int, total: int, picture: Optional[Callable[[], object]] = None
              ) -> None:

@@ -27,11 +27,18 @@ next safe point if busy, and by force after EXIT_GRACE_S); when the worker dies,
 side sees the end of the other pipe, reports it as an error result and starts a new
 worker, re-sending the latest request unless it has crashed the worker
 MAX_RESENDS times in a row.
+
+Watchdog: a worker thread sends a heartbeat every HEARTBEAT_S while the worker starts,
+waits, or works on something the newest request still needs. When the user has cancelled
+or a newer request waits, and the worker has been silent for `stop_deadline_s` (a loader
+stuck in a hostile file, a download that drips, a kernel that never returns), the GUI
+side replaces it with a new worker, which renders the newest request.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import glob
 import multiprocessing as mp
 import os
@@ -53,6 +60,8 @@ EXIT_GRACE_S = 3.0            # A worker whose GUI process is gone exits by forc
 CLOSE_TIMEOUT_S = 2.0         # close() waits this long for the worker to stop, then kills it.
 PROGRESS_INTERVAL_S = 0.1     # Progress messages are sent at most this often.
 SUPERSEDE_AFTER_S = 0.2       # A newer request stops the running one once it has stayed the newest this long.
+HEARTBEAT_S = 1.0             # The worker says it is alive this often (see the module docstring).
+STOP_DEADLINE_S = 15.0        # Silence after which a worker that should stop is replaced.
 SHM_DIR = '/dev/shm'          # Where POSIX shared memory is visible as files (Linux).
 
 
@@ -121,7 +130,12 @@ class _Inbox:
         self._cancelled = 0        # Requests up to this id were cancelled.
         self._closed = False
         self._needed: tuple[int, set] = (0, set())   # Stage keys of the latest request, by id.
+        self.running: Optional[tuple[int, RenderControl]] = None   # The request being rendered.
         threading.Thread(target=self._read, name='afv-inbox', daemon=True).start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def _read(self) -> None:
         while True:
@@ -175,11 +189,12 @@ class _Inbox:
 
 
 class _Outbox:
-    """The worker's result pipe: results (images through shared memory) and rate-limited progress."""
+    """The worker's result pipe: results (images through shared memory), rate-limited progress, heartbeats."""
 
     def __init__(self, conn: Connection, prefix: str):
         self._conn, self._prefix = conn, prefix
         self._last_progress = 0.0
+        self._lock = threading.Lock()   # The render loop and the heartbeat thread both send.
 
     def result(self, result: RenderResult) -> None:
         handle = _export_image(result, self._prefix)
@@ -191,20 +206,40 @@ class _Outbox:
             self._last_progress = now
             self._send(('progress', request_id, progress))
 
+    def started(self, request_id: int) -> None:
+        self._send(('started', request_id))
+
+    def alive(self) -> None:
+        self._send(('alive',))
+
     def _send(self, message: tuple) -> None:
         try:
-            self._conn.send(message)
+            with self._lock:
+                self._conn.send(message)
         except OSError:     # The GUI process is gone: nothing left to render for.
             os._exit(0)
+
+
+def _heartbeat(inbox: _Inbox, outbox: _Outbox, needed_keys: Callable[[], Optional[Callable]]) -> None:
+    """Say 'alive' while starting, waiting, or working on a stage that the newest request still needs."""
+    while not inbox.closed:
+        running = inbox.running
+        keys = needed_keys()
+        if running is None or keys is None or inbox.is_needed(running[0], running[1].current_stage, keys):
+            outbox.alive()
+        time.sleep(HEARTBEAT_S)
 
 
 def _worker_main(requests: Connection, results: Connection, prefix: str) -> None:
     """Worker loop: render the newest request, send its result (and progress on the way), repeat."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the GUI's to handle; it closes us.
     inbox = _Inbox(requests)
+    outbox = _Outbox(results, prefix)
+    renderer = None
+    threading.Thread(target=_heartbeat, args=(inbox, outbox, lambda: renderer and renderer.needed_keys),
+                     name='afv-heartbeat', daemon=True).start()
     from renderer.live.render import Renderer  # Heavy imports (torch) happen in the worker only.
     renderer = Renderer()
-    outbox = _Outbox(results, prefix)
     while True:
         request = inbox.next_request()
         if request is None:
@@ -214,7 +249,12 @@ def _worker_main(requests: Connection, results: Connection, prefix: str) -> None
             is_needed=lambda key, rid=request_id: inbox.is_needed(rid, key, renderer.needed_keys),
             on_progress=lambda progress, rid=request_id: outbox.progress(rid, progress),
             on_partial=lambda make: outbox.result(make()))
-        result = renderer.render(args, request_id, control)
+        outbox.started(request_id)
+        inbox.running = (request_id, control)
+        try:
+            result = renderer.render(args, request_id, control)
+        finally:
+            inbox.running = None
         if result.cancelled and not inbox.was_cancelled(request_id):
             continue   # Superseded: the newer request's result answers.
         outbox.result(result)
@@ -226,12 +266,13 @@ def _worker_main(requests: Connection, results: Connection, prefix: str) -> None
 class _WorkerLink:
     """One worker process with a sender thread (requests) and a receiver thread (results) on the GUI side."""
 
-    def __init__(self, prefix: str, on_message: Callable[[], None]):
+    def __init__(self, prefix: str, on_message: Callable[[], None], target: Callable = _worker_main):
         ctx = mp.get_context('spawn')
         request_read, request_write = ctx.Pipe(duplex=False)
         result_read, result_write = ctx.Pipe(duplex=False)
-        self.process = ctx.Process(target=_worker_main, args=(request_read, result_write, prefix),
+        self.process = ctx.Process(target=target, args=(request_read, result_write, prefix),
                                    name='afv-renderer', daemon=True)
+        self.last_heard = time.monotonic()   # When the worker last sent anything (heartbeats included).
         self.process.start()
         request_read.close()    # Keep only our ends, so that each side sees EOF when the other dies.
         result_write.close()
@@ -256,7 +297,7 @@ class _WorkerLink:
                 message = self._outgoing.popleft()
                 try:
                     self._requests.send(message)
-                except OSError:
+                except (OSError, TypeError, ValueError):   # The worker died, or we closed the pipe meanwhile.
                     return
                 if message[0] == 'shutdown':
                     return
@@ -265,12 +306,14 @@ class _WorkerLink:
         while True:
             try:
                 message = self._results.recv()
-            except (EOFError, OSError):
+            except (EOFError, OSError, TypeError, ValueError):   # The worker is gone, or we closed the pipe.
                 self.gone.set()
                 self._notify()
                 return
-            self.messages.append(message)
-            self._notify()
+            self.last_heard = time.monotonic()
+            if message[0] != 'alive':
+                self.messages.append(message)
+                self._notify()
 
     def _notify(self) -> None:
         try:
@@ -282,11 +325,16 @@ class _WorkerLink:
         """Ask the worker to stop, kill it if it does not within `timeout`; bounded whatever its state."""
         self.send(('shutdown',))
         self.process.join(timeout)
+        self.abandon()
+        self.process.join(timeout)
+
+    def abandon(self) -> None:
+        """Kill the worker without waiting for it (a dead or unresponsive one) and close our pipe ends."""
         if self.process.is_alive():
             self.process.kill()
-            self.process.join(timeout)
         for conn in (self._requests, self._results):
-            conn.close()
+            with contextlib.suppress(OSError):
+                conn.close()
 
 
 class AsyncRenderer:
@@ -294,11 +342,19 @@ class AsyncRenderer:
 
     on_message: called from a background thread whenever a message from the worker arrives (the
     visualizer wakes its event loop with it); set it at construction or later as an attribute.
+    stop_deadline_s: the watchdog's patience (see the module docstring).
+    worker_main: the worker's main function (tests put a faulty one in its place).
     """
 
-    def __init__(self, sync: bool = False, on_message: Optional[Callable[[], None]] = None):
+    def __init__(self, sync: bool = False, on_message: Optional[Callable[[], None]] = None,
+                 stop_deadline_s: float = STOP_DEADLINE_S, worker_main: Callable = _worker_main):
         self.sync = sync
         self.on_message = on_message
+        self.stop_deadline_s = stop_deadline_s
+        self._worker_main = worker_main
+        self._running_id = 0                          # Newest request the worker said it started.
+        self._cancel_id = 0                           # Newest request the user cancelled.
+        self._old_links: list[_WorkerLink] = []       # Abandoned workers, reaped without waiting.
         self._args: Optional[RenderArgs] = None      # Latest arguments set by the GUI.
         self._sent_id = 0                             # Id of the latest request sent.
         self._done_id = 0                             # Newest request whose final result was delivered.
@@ -314,7 +370,7 @@ class AsyncRenderer:
             from renderer.live.render import Renderer
             self._renderer = Renderer()
         else:
-            self._link = _WorkerLink(self._prefix, self._notify)
+            self._link = self._new_link()
 
     # -- public API --------------------------------------------------------------------------
     @property
@@ -352,6 +408,7 @@ class AsyncRenderer:
     def cancel(self) -> None:
         """Stop the running request at its next safe point; a result with `cancelled=True` answers it."""
         if self.is_busy and not self.sync and not self._closed:
+            self._cancel_id = self._sent_id
             self._link.send(('cancel', self._sent_id))
 
     def get_result(self) -> Optional[RenderResult]:
@@ -371,6 +428,9 @@ class AsyncRenderer:
             if message[0] == 'progress':
                 self._progress = (message[1], message[2])
                 continue
+            if message[0] == 'started':
+                self._running_id = max(self._running_id, message[1])
+                continue
             _, result, handle = message
             image = _import_image(handle) if handle is not None else None  # Always free the block.
             self._crashes = 0
@@ -383,6 +443,8 @@ class AsyncRenderer:
                 self._done_id = max(self._done_id, result.request_id)
         if newest is None and self._link.gone.is_set() and not self._link.messages:
             return self._restart_after_crash()
+        if newest is None and self._unresponsive():
+            return self._replace_unresponsive()
         return newest
 
     def wait_until_idle(self, timeout: float = 60.0) -> Optional[RenderResult]:
@@ -407,6 +469,8 @@ class AsyncRenderer:
         self._closed = True
         if self._link is not None:
             self._link.close()
+            for link in self._old_links:
+                link.process.join(0.1)
             while self._link.messages:   # Free the images nobody will look at.
                 message = self._link.messages.popleft()
                 if message[0] == 'result' and message[2] is not None:
@@ -424,18 +488,48 @@ class AsyncRenderer:
         if self.on_message is not None:
             self.on_message()
 
-    def _restart_after_crash(self) -> RenderResult:
-        code = self._link.process.exitcode
-        if code is None:              # The pipe ended but the process lingers: make sure it is gone.
-            self._link.process.kill()
-            self._link.process.join(CLOSE_TIMEOUT_S)
-            code = self._link.process.exitcode
-        how = f'was killed by signal {-code}' if code is not None and code < 0 else f'exited with code {code}'
-        self._link.close(timeout=0.1)
+    def _new_link(self) -> _WorkerLink:
+        self._running_id = self._cancel_id = 0
+        self._old_links = [link for link in self._old_links if link.process.is_alive()]
+        return _WorkerLink(self._prefix, self._notify, self._worker_main)
+
+    def _unresponsive(self) -> bool:
+        """The worker should have stopped (cancel, or a newer request waits) but has been silent too long."""
+        waiting = self._cancel_id > 0 and self.is_busy or self._running_id < self._sent_id
+        return self.is_busy and waiting and time.monotonic() - self._link.last_heard > self.stop_deadline_s
+
+    def _replace(self) -> None:
+        """Abandon the current worker (killed, not waited for) and start a new one."""
+        self._link.abandon()
+        self._old_links.append(self._link)
         remove_leftover_images(self._prefix)
-        self._crashes += 1
         self.restarts += 1
-        self._link = _WorkerLink(self._prefix, self._notify)
+        self._link = self._new_link()
+
+    def _resend(self) -> None:
+        self._sent_id += 1
+        self._link.send(('request', self._sent_id, self._args))
+
+    def _replace_unresponsive(self) -> RenderResult:
+        cancelled = self._cancel_id == self._sent_id
+        self._replace()
+        result = RenderResult(request_id=self._sent_id, args=self._args, error_kind=ERROR_CRASH,
+                              error=f'The renderer did not respond for {self.stop_deadline_s:g} s (a file or download '
+                                    f'that hangs?); a new renderer was started.')
+        self._done_id = self._shown_id = self._sent_id
+        if cancelled:
+            result.error, result.error_kind, result.cancelled = None, None, True
+        else:
+            self._resend()
+        return result
+
+    def _restart_after_crash(self) -> RenderResult:
+        self._link.process.join(0.5)   # Its pipe ended, so it is exiting: reap it to read its exit status.
+        code = self._link.process.exitcode
+        how = f'was killed by signal {-code}' if code is not None and code < 0 else \
+            f'exited with code {code}' if code is not None else 'stopped answering'
+        self._replace()
+        self._crashes += 1
         error = RenderResult(request_id=self._sent_id, args=self._args, error_kind=ERROR_CRASH)
         self._done_id = self._shown_id = self._sent_id
         if self._crashes >= MAX_RESENDS or self._args is None:
@@ -444,6 +538,5 @@ class AsyncRenderer:
             return error
         error.error = (f'The renderer process {how} (a crash in a kernel, out of memory, or killed). '
                        f'A new renderer was started.')
-        self._sent_id += 1               # Re-send the latest arguments to the new worker.
-        self._link.send(('request', self._sent_id, self._args))
+        self._resend()
         return error
