@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Optional
 
+from renderer.media.atomic import atomic_path, check_writable
 from renderer.options import DEVICES
 
 SCREENSHOT_WAIT_S = 120.0  # Longest wait for the renderer before a --screenshot is taken.
@@ -26,9 +27,27 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument('--browse-dir', default='', help='folder whose *.pkl / *.pt files are listed for opening')
     parser.add_argument('--device', choices=DEVICES, default='auto', help='render device (default: %(default)s)')
     parser.add_argument('--sync', action='store_true', help='render in the GUI process (debugging)')
-    parser.add_argument('--frames', type=int, default=None, help='draw N frames, then exit (smoke tests)')
+    parser.add_argument('--frames', type=_frame_count, default=None, help='draw N frames, then exit (smoke tests)')
     parser.add_argument('--screenshot', default=None, metavar='PATH', help='write a PNG of the window at exit')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.screenshot is not None:
+        if os.path.splitext(args.screenshot)[1].lower() != '.png':
+            parser.error(f'--screenshot must be a .png file, got {args.screenshot!r}')
+        try:
+            check_writable([args.screenshot])      # Now, not after the session.
+        except OSError as e:
+            parser.error(f'--screenshot {e.filename}: {e.strerror}')
+    return args
+
+
+def _frame_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected a whole number of frames >= 1, got {text!r}')
+    return value
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -49,6 +68,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         for path in reversed(args.networks):
             viz.network_widget.open(path)  # The first one ends up open and first in the recent list.
         run(viz, args.frames, args.screenshot)
+    except OSError as e:    # The screenshot could not be written after all (the disk filled up).
+        print(f'error: --screenshot {e.filename or args.screenshot}: {e.strerror or e}', file=sys.stderr)
+        return 2
     finally:
         viz.close()
     return 0
@@ -68,8 +90,8 @@ def run(viz, frames: Optional[int], screenshot: Optional[str]) -> None:
         viz.read_back = True
         viz.frame()
         import imageio.v3 as iio
-        os.makedirs(os.path.dirname(os.path.abspath(screenshot)), exist_ok=True)
-        iio.imwrite(screenshot, viz.last_pixels)
+        with atomic_path(screenshot) as tmp:
+            iio.imwrite(tmp, viz.last_pixels, extension='.png')
 
 
 if __name__ == '__main__':

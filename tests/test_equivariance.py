@@ -392,3 +392,15 @@ def test_module_runs_as_a_command(tmp_path):
                              '--network', str(tmp_path / 'none.pkl'), '--out', str(tmp_path / 'r.json')],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and result.stderr.startswith('error: ') and 'none.pkl' in result.stderr
+
+
+def test_out_may_be_standard_output(network_pickle, tmp_path):
+    """--out /dev/stdout prints the JSON: the link is written through, never replaced."""
+    link = tmp_path / 'stdout'
+    link.symlink_to('/proc/self/fd/1')        # what /dev/stdout is, without touching /dev
+    argv = command(network_pickle, link, '--no-progress', '--metrics', 'eq_t', '--num-samples', '1')
+    result = subprocess.run([sys.executable, '-m', 'renderer.commands.equivariance', *argv],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert 'eq_t' in json.loads(result.stdout[result.stdout.index('{'):])['metrics']
+    assert link.is_symlink() and os.listdir(tmp_path) == ['stdout']

@@ -76,3 +76,47 @@ def test_generate_renders_in_batches(networks):
     assert len(images) == 3 and images[0].shape == (32, 32, 3) and images[0].dtype == np.uint8
     torch.testing.assert_close(torch.from_numpy(images[2]).float(),
                                torch.from_numpy(generate.generate(G, [2])[0]).float(), atol=1, rtol=0)
+
+
+def test_out_under_a_file_is_refused_before_any_work(networks, tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError('the network was opened although the output cannot be written')
+    monkeypatch.setattr(generate, 'open_network', no_work)
+    _, path, _, _ = networks
+    (tmp_path / 'a-file').write_bytes(b'x')
+    out = tmp_path / 'a-file' / 'images'
+    assert generate.run(['--network', path, '--out', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and str(out) in err and 'cannot write' in err and '.partial' not in err
+
+
+def test_ctrl_c_exits_130_and_keeps_no_file(networks, tmp_path, capsys, monkeypatch):
+    real = generate.synthesize_images
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+    monkeypatch.setattr(generate, 'synthesize_images', interrupted)
+    _, path, _, _ = networks
+    out = tmp_path / 'out'
+    assert generate.run(['--network', path, '--seeds', '0-3', '--batch', '1', '--out', str(out)]) == 130
+    assert 'interrupted' in capsys.readouterr().err
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_a_failed_write_leaves_no_truncated_png(networks, tmp_path, capsys, monkeypatch):
+    import imageio.v3 as imageio_v3
+
+    def half_written(path, *args, **kwargs):
+        open(path, 'wb').write(b'\x89PNG\r\n')     # a few bytes, then the disk is full
+        raise OSError(28, 'No space left on device', path)
+    monkeypatch.setattr(imageio_v3, 'imwrite', half_written)
+    _, path, _, _ = networks
+    out = tmp_path / 'out'
+    assert generate.run(['--network', path, '--seeds', '0', '--out', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert 'No space left' in err and str(out / 'seed0000.png') in err and '.partial' not in err
+    assert not out.exists() or os.listdir(out) == []

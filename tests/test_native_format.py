@@ -134,11 +134,16 @@ def test_converter_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith('error: ') and 'missing.pkl' in err and 'no such file' in err
     src = pf.write_published(tmp_path / 'in.pkl', pf.small_generator('stylegan2'))
-    assert convert.run([str(src), str(tmp_path / 'no-such-dir' / 'out.pt')]) == 2
-    assert 'cannot write' in capsys.readouterr().err
+    (tmp_path / 'a-file').write_bytes(b'')
+    assert convert.run([str(src), str(tmp_path / 'a-file' / 'out.pt')]) == 2     # no folder can be made there
+    err = capsys.readouterr().err
+    assert 'cannot write' in err and str(tmp_path / 'a-file' / 'out.pt') in err and '.partial' not in err
+    assert convert.run([str(src), str(tmp_path / 'new-dir' / 'out.pt'), '--quiet']) == 0   # a missing one is
+    assert (tmp_path / 'new-dir' / 'out.pt').is_file()
     assert convert.run([str(src), str(tmp_path / 'out.pt'), '--key', 'D']) == 2
     assert 'Discriminator' in capsys.readouterr().err
     assert not (tmp_path / 'out.pt').exists()
+    (tmp_path / 'new-dir' / 'out.pt').unlink()
 
 
 def test_converter_command_line(tmp_path):

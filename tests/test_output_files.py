@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import stat
+import threading
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from renderer.media.atomic import PendingFile, atomic_path
+from renderer.media.atomic import PendingFile, atomic_path, check_writable
 from renderer.media.progress import ProgressBar
 from renderer.media.video_writer import VideoWriter, even_rgb
 
@@ -101,3 +103,60 @@ def test_progress_bar_draws_and_ends_line():
     with ProgressBar('work', 4, stream=quiet, enabled=False) as bar:
         bar.advance()
     assert quiet.getvalue() == ''
+
+
+def test_a_link_is_followed_and_kept(tmp_path):
+    (tmp_path / 'real').mkdir()
+    (tmp_path / 'real' / 'a.txt').write_text('old')
+    (tmp_path / 'link.txt').symlink_to(tmp_path / 'real' / 'a.txt')
+    with atomic_path(tmp_path / 'link.txt') as tmp:
+        assert os.path.dirname(tmp) == str(tmp_path / 'real')     # beside the file the link points to
+        open(tmp, 'w').write('new')
+    assert (tmp_path / 'link.txt').is_symlink() and (tmp_path / 'real' / 'a.txt').read_text() == 'new'
+    assert sorted(os.listdir(tmp_path / 'real')) == ['a.txt']
+
+
+def test_a_fifo_is_written_in_place_and_never_replaced(tmp_path):
+    """Devices and FIFOs (/dev/null, /dev/stdout, a pipe) are written, not renamed over or removed."""
+    fifo = tmp_path / 'pipe'
+    os.mkfifo(fifo)
+    (tmp_path / 'stdout').symlink_to(fifo)       # as /dev/stdout links to the stream
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, 'rb').read()), daemon=True)
+    reader.start()
+    with atomic_path(tmp_path / 'stdout') as tmp:
+        assert tmp == str(fifo)
+        with open(tmp, 'wb') as f:
+            f.write(b'through the pipe')
+    reader.join(timeout=30)
+    assert received == [b'through the pipe'] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ['pipe', 'stdout']
+    with pytest.raises(KeyboardInterrupt):       # an interrupted write to a device removes nothing either
+        with atomic_path(fifo):
+            raise KeyboardInterrupt
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_folder_is_refused_by_name(tmp_path):
+    with pytest.raises(IsADirectoryError, match='is a folder') as info:
+        PendingFile(tmp_path)
+    assert info.value.filename == str(tmp_path)
+
+
+def test_check_writable_names_the_path_and_leaves_nothing(tmp_path):
+    (tmp_path / 'a-file').write_bytes(b'x')
+    bad = tmp_path / 'a-file' / 'out.png'
+    with pytest.raises(OSError) as info:
+        check_writable([tmp_path / 'fine.png', bad])
+    assert info.value.filename == str(bad) and 'cannot write' in str(info.value) and '.partial' not in str(info.value)
+    check_writable([tmp_path / 'new' / 'deeper' / 'out.png'])
+    assert sorted(os.listdir(tmp_path)) == ['a-file']       # the folders made to try are gone again
+    (tmp_path / 'kept').mkdir()
+    check_writable([tmp_path / 'kept' / 'x.png'])
+    assert sorted(os.listdir(tmp_path)) == ['a-file', 'kept'] and os.listdir(tmp_path / 'kept') == []
+
+
+def test_progress_bar_shows_at_once():
+    stream = io.StringIO()
+    with ProgressBar('video', 240, 'frames', stream=stream):
+        assert '0/240 frames' in stream.getvalue()       # before the first (possibly long) step

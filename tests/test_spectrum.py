@@ -448,3 +448,20 @@ def test_import_stays_light():
             'print(sorted(m for m in ("matplotlib", "imageio", "PIL") if m in sys.modules))')
     result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == '[]'
+
+
+def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, command_inputs, monkeypatch):
+    import renderer.commands.spectrum as spectrum_command
+
+    def no_work(*args, **kwargs):
+        raise AssertionError('work started although the output cannot be written')
+    monkeypatch.setattr(spectrum_command, 'open_network', no_work)
+    monkeypatch.setattr(spectrum_command, 'folder_spectrum', no_work)
+    net_a, _, real = command_inputs
+    (tmp_path / 'a-file').write_bytes(b'x')
+    out = tmp_path / 'a-file' / 's.png'
+    argv = ['--network', str(net_a), '--real-dir', str(real), '--num-images', '1', '--out', str(out)]
+    assert run_command(main, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and str(out) in err and 'cannot write' in err and '.partial' not in err
+    assert os.listdir(tmp_path) == ['a-file']

@@ -317,3 +317,15 @@ def test_ctrl_c_while_writing_leaves_nothing(network_files, tmp_path, monkeypatc
     assert run('average', '--network', network_files['sg3'], '--device', 'cpu', '--num-samples', 1,
                '--out', tmp_path / 'a.png') == 130
     assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_out_is_refused_before_any_work(network_files, tmp_path, capsys, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError('the network was opened although the output cannot be written')
+    monkeypatch.setattr(sticking_command, 'open_network', no_work)
+    (tmp_path / 'a-file').write_bytes(b'x')
+    out = tmp_path / 'a-file' / 'avg.png'
+    assert run('average', '--network', network_files['sg3'], '--num-samples', 2, '--out', out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and str(out) in err and 'cannot write' in err and '.partial' not in err
+    assert os.listdir(tmp_path) == ['a-file']

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from renderer.live.render_args import RenderArgs
 from viz.state import VizState, apply_render_args, render_args
 from viz.widgets.capture import next_capture_path, save_capture
@@ -38,6 +40,31 @@ def test_capture_names_never_overwrite(tmp_path):
     assert os.path.basename(first) == 'image-00000.png'
     assert os.path.basename(next_capture_path(str(tmp_path), 'image')) == 'image-00008.png'
     assert os.path.basename(next_capture_path(str(tmp_path), 'window')) == 'window-00000.png'
+
+
+def test_an_absurd_index_does_not_block_captures(tmp_path):
+    (tmp_path / ('image-' + '9' * 240 + '.png')).write_bytes(b'')
+    (tmp_path / 'image-00002.png').write_bytes(b'')
+    assert os.path.basename(next_capture_path(str(tmp_path), 'image')) == 'image-00003.png'
+
+
+def test_a_failed_capture_leaves_no_file(tmp_path, monkeypatch):
+    import imageio.v3 as iio
+    import numpy as np
+
+    import viz.widgets.capture as capture
+
+    def half_written(path, *args, **kwargs):
+        open(path, 'wb').write(b'\x89PNG')
+        raise OSError(28, 'No space left on device', path)
+    monkeypatch.setattr(capture.iio, 'imwrite', half_written)
+    target = str(tmp_path / 'image-00000.png')
+    with pytest.raises(OSError, match='No space') as info:
+        save_capture(target, np.zeros((4, 6, 3), np.uint8), None)
+    assert info.value.filename == target and os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    save_capture(target, np.full((4, 6, 3), 7, np.uint8), None)
+    assert os.listdir(tmp_path) == ['image-00000.png'] and (iio.imread(target) == 7).all()
 
 
 def test_browse_lists_network_files_only(tmp_path):

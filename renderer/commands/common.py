@@ -6,15 +6,18 @@ Options (each command adds the ones it uses, with the same names, defaults and h
 
 Exit status: 0 on success; 2 with `error: ...` on stderr for a request that cannot be
 honoured (a bad file, value or option: `RequestError`, or an `OSError` while reading or
-writing); 130 on Ctrl-C. Output files are written through renderer.media.atomic, so an
+writing); 130 on Ctrl-C, 143 on SIGTERM, 129 on SIGHUP. Output files are written through renderer.media.atomic, so an
 interrupted command leaves nothing under the final name.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+import threading
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 from renderer.devices import pick_device
 from renderer.errors import RequestError
@@ -95,10 +98,40 @@ def open_network(source: str, device_name: str = 'auto', class_idx: Optional[int
     return G
 
 
-def run_command(main: Callable[[Sequence[str]], int], argv: Optional[Sequence[str]] = None) -> int:
-    """Run `main(argv)`, turning bad input into `error: ...` + exit 2 and Ctrl-C into exit 130."""
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so that no partial output is kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminating_signals() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP raise Terminated (in the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = [name for name in ('SIGTERM', 'SIGHUP') if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), _terminate) for name in names}
     try:
-        return main(sys.argv[1:] if argv is None else argv)
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def run_command(main: Callable[[Sequence[str]], int], argv: Optional[Sequence[str]] = None) -> int:
+    """Run `main(argv)`: bad input -> `error: ...` + exit 2; Ctrl-C -> 130; SIGTERM / SIGHUP -> 128 + signal.
+
+    Whatever ends the command, the files it was writing are removed (renderer.media.atomic)."""
+    try:
+        with _terminating_signals():
+            return main(sys.argv[1:] if argv is None else argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error, already reported (2).
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
     except RequestError as e:
@@ -111,6 +144,9 @@ def run_command(main: Callable[[Sequence[str]], int], argv: Optional[Sequence[st
     except KeyboardInterrupt:
         print('\ninterrupted; no partial output was kept', file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated as e:
+        print(f'\nstopped by signal {e.signum}; no partial output was kept', file=sys.stderr)
+        return 128 + e.signum
 
 
 # ----------------------------------------------------------------------------------------------------

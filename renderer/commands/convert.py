@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 from renderer.commands.common import command_parser, run_command
 from renderer.errors import RequestError
+from renderer.media.atomic import check_writable
 
 
 def main(argv: Sequence[str]) -> int:
@@ -23,6 +24,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument('--quiet', action='store_true', help='no download progress, no summary')
     args = parser.parse_args(argv)
 
+    check_writable([args.output])   # Before a download or a long read.
     from renderer.io.loading import load_network, network_info, save_network  # Heavy imports after parsing.
     G = load_network(args.input, key=args.key, progress=not args.quiet)
     try:

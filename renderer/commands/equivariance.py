@@ -28,7 +28,7 @@ from renderer.commands.common import (
 from renderer.diagnostics.equivariance import DEFAULT_BATCH, DEFAULT_NUM_SAMPLES, METRICS, measure, parse_metrics
 from renderer.errors import RequestError
 from renderer.generation import device_of, require_input_transform
-from renderer.media.atomic import atomic_path
+from renderer.media.atomic import atomic_path, check_writable
 from renderer.signal import band_limited
 
 
@@ -57,6 +57,8 @@ def main(argv: Sequence[str]) -> int:
     if args.out is not None and os.path.isdir(args.out):
         raise RequestError(f'--out {args.out} is a folder; give a file name such as '
                            f'{os.path.join(args.out, "eq.json")}')
+    if args.out is not None:
+        check_writable([args.out])
     G = open_network(args.network, args.device)
     require_input_transform(G, f'{args.network}: the equivariance metrics')
     options = dict(num_samples=args.num_samples, batch=args.batch, seed=args.seed, truncation_psi=args.trunc,

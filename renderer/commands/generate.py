@@ -28,7 +28,7 @@ from renderer.commands.common import (
 )
 from renderer.errors import RequestError
 from renderer.generation import Latents, synthesize_images
-from renderer.media.atomic import atomic_path
+from renderer.media.atomic import atomic_path, check_writable
 from renderer.media.pictures import to_uint8
 from renderer.media.progress import ProgressBar
 
@@ -57,9 +57,10 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise RequestError(f'--out {args.out} is a file; give a folder for the PNGs')
+    paths = [os.path.join(args.out, f'seed{seed:04d}.png') for seed in args.seeds]
+    check_writable(paths[:1])
     G = open_network(args.network, args.device, args.class_idx)
     latents = latents_of(args)
-    paths = [os.path.join(args.out, f'seed{seed:04d}.png') for seed in args.seeds]
     with ProgressBar('images', len(args.seeds), 'images') as bar:
         images = generate(G, args.seeds, latents, args.noise_mode, args.batch, bar)
     for path, image in zip(paths, images, strict=True):

@@ -31,6 +31,7 @@ from renderer.commands.common import (
 )
 from renderer.diagnostics.spectrum import folder_spectrum, generated_spectrum, image_files
 from renderer.errors import RequestError
+from renderer.media.atomic import check_writable
 from renderer.media.plots import DEFAULT_RANGE_DB, write_spectrum_files
 from renderer.media.progress import ProgressBar
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str]) -> int:
         raise RequestError(f'--out must be a .png file, got {args.out!r}')
     if not args.beta >= 0 or not args.range_db > 0:
         raise RequestError(f'--beta must be >= 0 and --range-db positive, got {args.beta} and {args.range_db}')
+    check_writable([args.out, os.path.splitext(args.out)[0] + '.npz'])
 
     spectra: dict[str, np.ndarray] = {}
     titles: dict[str, str] = {}

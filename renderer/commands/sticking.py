@@ -43,7 +43,7 @@ from renderer.diagnostics.sticking import (
 )
 from renderer.errors import RequestError
 from renderer.generation import check_seed, require_input_transform
-from renderer.media.atomic import atomic_files
+from renderer.media.atomic import atomic_files, check_writable
 from renderer.media.compose import side_by_side
 from renderer.media.pictures import to_uint8
 from renderer.media.progress import ProgressBar
@@ -107,6 +107,7 @@ def _open(source: str, args: argparse.Namespace, name: str) -> torch.nn.Module:
 def main(argv: Sequence[str]) -> int:
     args = _parse_args(argv)
     _check_args(args)
+    check_writable(_targets(args.out, 2 if args.network_b else 1, args.diagnostic == 'average'))
     latents = latents_of(args)
     sources = [('A', args.network)] + ([('B', args.network_b)] if args.network_b else [])
     networks = [(name, _open(source, args, name)) for name, source in sources]
@@ -129,11 +130,16 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
+def _targets(path: str, networks: int, with_arrays: bool) -> list[str]:
+    """The PNG, then STEM.npy (and STEM-b.npy) for the averaged image's raw arrays."""
+    stem = os.path.splitext(path)[0]
+    return [path] + ([f'{stem}{suffix}.npy' for suffix in ['', '-b'][:networks]] if with_arrays else [])
+
+
 def _write_outputs(path: str, image: torch.Tensor, arrays: list[np.ndarray]) -> None:
     """The PNG and the .npy arrays (STEM.npy, STEM-b.npy), all renamed into place together."""
     import imageio.v3 as iio
-    stem = os.path.splitext(path)[0]
-    targets = [path] + [f'{stem}{suffix}.npy' for suffix, _ in zip(['', '-b'], arrays)]
+    targets = _targets(path, len(arrays), bool(arrays))
     with atomic_files(targets) as (png_tmp, *array_tmps):
         iio.imwrite(png_tmp, to_uint8(image), extension='.png')
         for tmp, array in zip(array_tmps, arrays, strict=True):

@@ -49,6 +49,7 @@ from renderer.commands.common import (
 )
 from renderer.errors import RequestError
 from renderer.generation import Latents, require_input_transform
+from renderer.media.atomic import check_writable
 from renderer.media.video_frames import Clip, Layout, Rendering
 from renderer.media.videos import (
     check_bitrate,
@@ -208,6 +209,7 @@ def _clip(args: argparse.Namespace) -> Clip:
     check_bitrate(args.bitrate)
     if os.path.splitext(args.out)[1].lower() != '.mp4':
         raise RequestError(f'--out must be an .mp4 file, got {args.out!r}')
+    check_writable([args.out])
     rendering = Rendering(args.batch, args.noise_mode)
     layout = Layout(parse_dims('--size', args.size) if args.size else None,
                     None if args.scale is None else _positive('--scale', args.scale))

@@ -57,7 +57,7 @@ def save_network(G: torch.nn.Module, path: Union[str, os.PathLike]) -> None:
         'state_dict': tensors,
         'metadata_json': json.dumps(to_plain(metadata, 'metadata', strict=False)),
     }
-    with atomic_path(path, make_dirs=False) as tmp:
+    with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f:
             torch.save(payload, f)
 

@@ -14,35 +14,73 @@ name (imageio, ffmpeg, matplotlib) still do.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from typing import Iterator, Sequence, Union
 
 
 class PendingFile:
-    """A temporary file `.NAME.XXXX.partial.EXT` beside `path`, renamed to `path` on commit()."""
+    """A temporary file `.NAME.XXXX.partial.EXT` beside `path`, renamed to `path` on commit().
+
+    `path` may be a symbolic link: the file it points to is replaced and the link kept. When the
+    target exists and is not a regular file (a device such as /dev/null or /dev/stdout, a FIFO), it is
+    written in place and never replaced or removed. Errors name `path`, not the temporary file.
+    """
 
     def __init__(self, path: Union[str, os.PathLike], make_dirs: bool = True):
         self.path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if make_dirs:
-            os.makedirs(folder, exist_ok=True)
-        stem, ext = os.path.splitext(os.path.basename(self.path))
-        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f'.{stem}.', suffix=f'.partial{ext}')
-        os.close(fd)
+        target = os.path.realpath(self.path)
         self.done = False
+        self.in_place = os.path.exists(target) and not os.path.isfile(target)
+        if os.path.isdir(target):
+            raise IsADirectoryError(errno.EISDIR, 'is a folder, not a file', self.path)
+        if self.in_place:
+            self.tmp = target
+            return
+        folder = os.path.dirname(target)
+        stem, ext = os.path.splitext(os.path.basename(target))
+        try:
+            if make_dirs:
+                os.makedirs(folder, exist_ok=True)
+            fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=f'.{stem[:80]}.', suffix=f'.partial{ext}')
+        except OSError as e:
+            raise OSError(e.errno, f'cannot write there ({e.strerror})', self.path) from None
+        os.close(fd)
+        self._target = target
 
     def commit(self) -> str:
-        os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions.
-        os.replace(self.tmp, self.path)
+        if not self.in_place:
+            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions.
+            os.replace(self.tmp, self._target)
         self.done = True
         return self.path
 
     def discard(self) -> None:
-        if not self.done:
+        if not self.done and not self.in_place:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(self.tmp)
-            self.done = True
+        self.done = True
+
+
+def check_writable(paths: Sequence[Union[str, os.PathLike]]) -> None:
+    """Raise the OSError that writing `paths` would meet, now (before minutes of work), naming the path.
+
+    Leaves nothing behind: folders made to try are removed again (the real write makes them)."""
+    for path in paths:
+        missing = []                     # Folders that do not exist yet, deepest first.
+        folder = os.path.dirname(os.path.realpath(os.fspath(path)))
+        while folder and not os.path.exists(folder):
+            missing.append(folder)
+            folder = os.path.dirname(folder)
+        try:
+            PendingFile(path).discard()
+        finally:
+            for made in missing:
+                try:
+                    os.rmdir(made)
+                except OSError:
+                    break
 
 
 def _umask() -> int:
@@ -52,12 +90,25 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
+def _naming_user_paths(pending: Sequence[PendingFile]) -> Iterator[None]:
+    """An OSError about a temporary file is re-raised about the path the user gave."""
+    try:
+        yield
+    except OSError as e:
+        for file in pending:
+            if e.filename is not None and os.fspath(e.filename) == file.tmp and file.tmp != file.path:
+                raise OSError(e.errno, e.strerror, file.path) from e
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: Union[str, os.PathLike], make_dirs: bool = True) -> Iterator[str]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
     pending = PendingFile(path, make_dirs)
     try:
-        yield pending.tmp
-        pending.commit()
+        with _naming_user_paths([pending]):
+            yield pending.tmp
+            pending.commit()
     finally:
         pending.discard()
 
@@ -72,9 +123,10 @@ def atomic_files(paths: Sequence[Union[str, os.PathLike]], make_dirs: bool = Tru
     try:
         for path in paths:
             pending.append(PendingFile(path, make_dirs))
-        yield [file.tmp for file in pending]
-        for file in pending:
-            file.commit()
+        with _naming_user_paths(pending):
+            yield [file.tmp for file in pending]
+            for file in pending:
+                file.commit()
     finally:
         for file in pending:
             file.discard()

@@ -74,6 +74,8 @@ class ProgressBar:
         self._drawn = False
         self._width_drawn = 0
         self._start = time.monotonic()
+        if enabled:
+            self.update(0)   # Show the bar at once, not after the first (possibly long) step.
 
     def update(self, done: float) -> None:
         """Set the absolute progress, report it (see `report`) and redraw if due."""

@@ -14,27 +14,38 @@ from imgui_bundle import imgui
 
 from gui_utils import layout
 from renderer.live.render_args import RenderArgs, RenderResult
+from renderer.media.atomic import atomic_files
 
 from ..recording import SOURCES
 from ..state import apply_render_args
 
 
 def next_capture_path(folder: str, prefix: str, ext: str = '.png') -> str:
-    """`folder/prefix-NNNNN.ext` with an index one above the highest one present (never overwrites)."""
-    pattern = re.compile(re.escape(prefix) + r'-(\d+)\.')
+    """`folder/prefix-NNNNN.ext` with an index one above the highest one present (never overwrites).
+
+    Names with more than nine digits are not ours and are ignored: one such name must not push every
+    later index past what a file name can hold."""
+    pattern = re.compile(re.escape(prefix) + r'-(\d{1,9})\.')
     indices = [int(m.group(1)) for name in os.listdir(folder) if (m := pattern.match(name))]
     return os.path.join(folder, f'{prefix}-{max(indices, default=-1) + 1:05d}{ext}')
 
 
 def save_capture(path: str, pixels: np.ndarray, result: Optional[RenderResult]) -> None:
-    """Write the PNG, plus `.json` render args and `.npy` w of the result when known."""
-    iio.imwrite(path, pixels)
+    """Write the PNG, plus `.json` render args and `.npy` w of the result when known.
+
+    The files appear together or not at all (renderer.media.atomic): a failed write leaves no
+    truncated PNG."""
     stem = os.path.splitext(path)[0]
-    if result is not None and result.args is not None:
-        with open(stem + '.json', 'w') as f:
-            f.write(result.args.to_json())
-    if result is not None and result.ws is not None:
-        np.save(stem + '.npy', result.ws)
+    args = result.args if result is not None else None
+    ws = result.ws if result is not None else None
+    paths = [path] + ([stem + '.json'] if args is not None else []) + ([stem + '.npy'] if ws is not None else [])
+    with atomic_files(paths) as tmp:
+        iio.imwrite(tmp[0], pixels, extension='.png')
+        if args is not None:
+            with open(tmp[1], 'w') as f:
+                f.write(args.to_json())
+        if ws is not None:
+            np.save(tmp[-1], ws)
 
 
 class CaptureWidget:
