@@ -7,6 +7,7 @@ policy are all tested here; the real build runs in test_cuda_ops.py.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -89,8 +90,14 @@ def test_build_dir_name_depends_on_sources_arch_and_versions(tmp_path):
         cuda_build.build_dir_name('ext', digest, BuildEnv(ENV.archs, '2.14.0', ENV.cuda_version)),
         cuda_build.build_dir_name('ext', digest, BuildEnv(ENV.archs, ENV.torch_version, '13.0')),
         cuda_build.build_dir_name('ext', digest, BuildEnv(ENV.archs, ENV.torch_version, ENV.cuda_version, '312')),
+        cuda_build.build_dir_name('ext', digest, dataclasses.replace(ENV, nvcc_version='V12.6.85')),
+        cuda_build.build_dir_name('ext', digest, dataclasses.replace(ENV, nvcc_version='V12.6.77')),
+        cuda_build.build_dir_name('ext', digest, dataclasses.replace(ENV, cuda_cflags=('-O2',))),
+        cuda_build.build_dir_name('ext', digest, dataclasses.replace(ENV, cflags=('-O3', '-g'))),
     }
-    assert name not in others and len(others) == 6
+    assert name not in others and len(others) == 10
+    # Where the tools are found does not matter, only what they are.
+    assert cuda_build.build_dir_name('ext', digest, dataclasses.replace(ENV, toolkit_root='/x', ninja='/y')) == name
 
 
 def test_the_hash_covers_every_kernel_source():
@@ -224,16 +231,25 @@ def test_build_failure_falls_back_with_the_first_error_line(monkeypatch, tmp_pat
 
 
 def test_successful_build_is_used_and_cached(monkeypatch, tmp_path):
-    calls = []
+    calls, checked = [], []
     monkeypatch.setattr(cuda_build, 'probe_environment', lambda: None)
     monkeypatch.setattr(cuda_build, 'current_env', lambda: ENV)
     monkeypatch.setattr(cuda_build, 'torch_builder', fake_builder(calls))
+    # No GPU here to run the kernel's self-check on (tests/test_cuda_self_check.py tests it): it passes.
+    monkeypatch.setattr(cuda_build.self_check, 'check', lambda op, device: checked.append((op, device)) or
+                        cuda_build.self_check.CheckReport(op, True, 0.0, '', 1e-3))
     assert cuda_build.implementation_status()['bias_act']['state'] == 'not built'
     assert common.resolve_impl('bias_act', 'auto', FAKE_CUDA_TENSOR) == 'cuda'
+    assert common.resolve_impl('bias_act', 'auto', FAKE_CUDA_TENSOR) == 'cuda'
+    assert checked == [('bias_act', torch.device('cuda'))], 'checked once, on the first use'
     assert cuda_build.extension().VALUE == 42
     status = cuda_build.implementation_status()
     assert status['bias_act'] == dict(impl='cuda', state='loaded', reason=status['bias_act']['reason'],
                                       last_call=dict(impl='cuda', reason=None))
+    final = cuda_build.extensions_dir() / cuda_build.build_dir_name(
+        cuda_build.EXTENSION, cuda_build.source_digest(cuda_build.hashed_sources()), ENV)
+    assert str(final) in status['bias_act']['reason'] and cuda_build.TMP_PREFIX not in status['bias_act']['reason']
+    assert Path(cuda_build.extension().__file__).is_file()
     cuda_build.reset_state()  # as a new process: the cached build is imported, not rebuilt
     assert cuda_build.implementation_status(build=True)['upfirdn2d']['state'] == 'loaded'
     assert len(calls) == 1

@@ -9,7 +9,6 @@ is skipped, with the reason, when its tools are missing.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -19,23 +18,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from renderer.ops import cuda_build
+from renderer.ops import cuda_build, cuda_toolkit
 
 ARCHS = ('80', '90')  # Ampere (A100) and Hopper (H100)
 TORCH_NVCC_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__',
                     '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr']
 
 
+def _toolkit():
+    try:
+        return cuda_toolkit.find_toolkit()
+    except cuda_toolkit.ToolkitError:
+        return None
+
+
 def _nvcc():
-    return cuda_build._find_nvcc()
+    toolkit = _toolkit()
+    return None if toolkit is None else str(toolkit.nvcc)
 
 
 def _cuda_include():
-    nvcc = _nvcc()
-    candidates = [Path(nvcc).resolve().parents[1] / 'include'] if nvcc else []
-    candidates += [Path(os.environ[v]) / 'include' for v in ('CUDA_HOME', 'CUDA_PATH') if os.environ.get(v)]
-    candidates.append(Path('/usr/local/cuda/include'))
-    return next((c for c in candidates if (c / 'cuda_runtime_api.h').is_file()), None)
+    toolkit = _toolkit()
+    return None if toolkit is None else toolkit.root / 'include'
 
 
 @pytest.mark.skipif(_nvcc() is None, reason='nvcc not found (CUDA toolkit not installed): CUDA sources not compiled')

@@ -110,6 +110,19 @@ def test_same_motion_moves_both(driver):
     driver.settle()
 
 
+def test_notes_of_a_render_are_shown_above_the_image(driver):
+    viz = driver.viz
+    viz.state.layer = viz.result.a.layers[1].name      # a StyleGAN3 layer, which B (StyleGAN2) lacks
+    driver.settle()
+    assert viz.result.error is None and viz.render_notes == [f'B: B has no layer {viz.state.layer}; '
+                                                             'showing its output image']
+    (_, (_, note_bottom)), ((_, image_top), _) = viz.item_rects['render_note'], viz.image_area
+    assert note_bottom <= image_top + 1, 'the note sits above the picture, not on it'
+    viz.state.layer = None
+    driver.settle()
+    assert viz.render_notes == []
+
+
 def test_sticking_diagnostics_for_a_and_b(driver):
     viz = driver.viz
     with section(driver, 'Texture sticking'):

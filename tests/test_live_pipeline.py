@@ -158,3 +158,57 @@ def test_a_newer_request_keeps_a_stage_it_shares(networks):
     calls = renderer.synthesis_calls
     image(renderer, newer)
     assert renderer.synthesis_calls == calls
+
+
+@pytest.fixture
+def float16_overflows(monkeypatch):
+    """As on a card where StyleGAN3's float16 layers overflow: a synthesis with float16 allowed gives inf.
+
+    The CPU never runs float16 layers, so the overflow is injected where the float16 path would run."""
+    import renderer.live.render as render_module
+    from renderer.networks.stylegan3 import SynthesisNetwork
+    runs = []
+    original = SynthesisNetwork.forward
+
+    def forward(self, ws, noise_mode='const', force_fp32=False):
+        runs.append(force_fp32)
+        img = original(self, ws, noise_mode=noise_mode, force_fp32=force_fp32)
+        if not force_fp32:
+            img = img.clone()
+            img[..., 0] = float('inf')      # one column overflowed
+        return img
+    monkeypatch.setattr(SynthesisNetwork, 'forward', forward)
+    monkeypatch.setattr(render_module, 'may_use_float16', lambda G, device: True)
+    return runs
+
+
+def test_float16_overflow_renders_again_in_float32_and_stays_there(networks, float16_overflows):
+    from renderer.live.render import FLOAT32_NOTE
+    base = RenderArgs(network=networks['t'], device='cpu', seed=3)
+    renderer = Renderer(max_cached_networks=1)
+    first = renderer.render(base)
+    assert first.error is None and float16_overflows == [False, True]
+    assert first.a.notes == [FLOAT32_NOTE]
+    second = renderer.render(base.replace(seed=4))             # float32 from now on: no float16 attempt
+    assert float16_overflows == [False, True, True] and second.a.notes == [FLOAT32_NOTE]
+    np.testing.assert_array_equal(first.image, image(Renderer(), base.replace(force_fp32=True)))
+    assert stages_in_float32(renderer, base.replace(seed=4))
+    renderer.render(base.replace(network=networks['sg2']))    # the only cache slot: network t is closed
+    del float16_overflows[:]
+    again = renderer.render(base)
+    assert float16_overflows == [False, True], 'a reopened network tries float16 again'
+    assert again.a.notes == [FLOAT32_NOTE]
+
+
+def stages_in_float32(renderer: Renderer, args: RenderArgs) -> bool:
+    """The keys the renderer reports as needed are those of the float32 render."""
+    from renderer.live import stages
+    return stages.plan(args.network, args.replace(force_fp32=True), True)['synthesis'] in renderer.needed_keys(args)
+
+
+def test_a_finite_float16_render_gets_no_note(networks, monkeypatch):
+    import renderer.live.render as render_module
+    monkeypatch.setattr(render_module, 'may_use_float16', lambda G, device: True)
+    renderer = Renderer()
+    result = renderer.render(RenderArgs(network=networks['t'], device='cpu', seed=3))
+    assert result.error is None and result.a.notes == [] and renderer.synthesis_calls == 1

@@ -126,6 +126,15 @@ class Visualizer:
         return result.error if result is not None and result.error_kind == ERROR_NETWORK else ''
 
     @property
+    def render_notes(self) -> list[str]:
+        """What the newest result says about how it was rendered (e.g. float32 after a float16 overflow)."""
+        result = self.result
+        if result is None:
+            return []
+        networks = result.networks
+        return [f'{name}: {note}' if len(networks) > 1 else note for name, part in networks for note in part.notes]
+
+    @property
     def render_error(self) -> str:
         return self.result.error if self.result is not None and self.result.error else ''
 
@@ -357,6 +366,9 @@ class Visualizer:
         for message in (self.notice, self.render_error):
             if message:
                 layout.error_text(message)
+        for note in self.render_notes:
+            layout.dim_text(note)
+            self.record('render_note')
 
     def _keyboard(self) -> None:
         io = imgui.get_io()

@@ -63,6 +63,8 @@ from renderer.signal.band_limited import affine_transform
 from renderer.signal.transforms import is_identity
 
 SLICE_FILL = -1.0   # Black: the rows (columns) of a slice not rendered yet.
+FLOAT32_NOTE = ('float16 layers gave NaN or inf on this device, so this network renders in float32 '
+                '(until it is closed)')
 
 
 class _LoadFailed(Exception):
@@ -84,6 +86,10 @@ class SynthesisOutput:
         """The shown tensor [C, H, W]: a layer's output, or the image."""
         return self.image[0] if layer is None else self.layers[layer]
 
+    def finite(self) -> bool:
+        """No NaN or inf in the image or any captured layer."""
+        return all(bool(torch.isfinite(t).all()) for t in [self.rendered, *self.layers.values()])
+
 
 @dataclass(frozen=True)
 class _NetworkFacts:
@@ -100,6 +106,7 @@ class Renderer:
         self._max_cached = max_cached_networks
         self._budget = capture_budget_bytes
         self._caches = {'A': stages.StageCache(), 'B': stages.StageCache()}
+        self._float32_only: set[tuple] = set()   # Network keys whose float16 layers overflowed.
         self.synthesis_calls = 0            # G.synthesis runs (tests count them).
 
     def render(self, args: RenderArgs, request_id: int = 0, control: RenderControl = NO_CONTROL) -> RenderResult:
@@ -125,9 +132,9 @@ class Renderer:
         for source, b in [(args.network, False)] + ([(args.compare_network, True)]
                                                     if args.compare_network is not None else []):
             facts = self._facts.get(stages.network_key(source, args))
-            shown = args
+            shown = self.precision_of(source, args)
             if b and facts is not None and args.layer is not None and args.layer not in facts.layer_names:
-                shown = args.replace(layer=None)
+                shown = shown.replace(layer=None)
             keys.update(stages.plan(source, shown, facts.capture_all if facts else True).values())
         return keys
 
@@ -138,10 +145,20 @@ class Renderer:
         if G is None:
             G = load_generator(source, device)
             while len(self._networks) >= self._max_cached:
-                self._networks.popitem(last=False)
+                (closed, _), _ = self._networks.popitem(last=False)
+                self._float32_only = {k for k in self._float32_only if k[1] != closed}
             self._networks[key] = G
         self._networks.move_to_end(key)
         return G
+
+    def precision_of(self, source: str, args: RenderArgs) -> RenderArgs:
+        """args with force_fp32 set for a network whose float16 layers gave NaN or inf before."""
+        if not args.force_fp32 and stages.network_key(source, args) in self._float32_only:
+            return args.replace(force_fp32=True)
+        return args
+
+    def keep_float32(self, source: str, args: RenderArgs) -> None:
+        self._float32_only.add(stages.network_key(source, args))
 
     def facts(self, key: tuple, G: torch.nn.Module) -> _NetworkFacts:
         facts = self._facts.get(key)
@@ -218,6 +235,10 @@ class _Render:
         G = self.network(slot, source, part)
         facts = renderer.facts(stages.network_key(source, args), G)
         part.network = describe_network(G, source)
+        effective = renderer.precision_of(source, args)
+        if effective is not args:
+            args = effective
+            part.notes.append(FLOAT32_NOTE)
         part.layers = describe_layers(G, self.device, args.force_fp32)
         if slot == 'B' and args.layer is not None and args.layer not in facts.layer_names:
             part.notes.append(f'B has no layer {args.layer}; showing its output image')
@@ -240,6 +261,15 @@ class _Render:
         captured = stages.captured_layers(args, facts.capture_all)
         synthesis = self.stage(cache, keys['synthesis'], part, 'synthesis', f'synthesis {slot}',
                                lambda: self.synthesize(G, ws, args, captured))
+        if not args.force_fp32 and may_use_float16(G, self.device) and not synthesis.finite():
+            # A known StyleGAN3 problem on some cards: float16 overflows. Render again in float32 and keep it.
+            renderer.keep_float32(source, args)
+            args = args.replace(force_fp32=True)
+            part.notes.append(FLOAT32_NOTE)
+            part.layers = describe_layers(G, self.device, True)
+            keys = stages.plan(source, args, facts.capture_all)
+            synthesis = self.stage(cache, keys['synthesis'], part, 'synthesis', f'synthesis {slot} in float32',
+                                   lambda: self.synthesize(G, ws, args, captured))
         comparison = self.comparison(G, ws, args, cache, keys, synthesis, part)
         if args.diagnostic == 'eq_error':
             if comparison is None:
@@ -344,6 +374,11 @@ def compose_views(a: torch.Tensor, b: torch.Tensor, args: RenderArgs) -> torch.T
     if args.compare_view == 'diff':
         return difference_view(a, b, args.diff_gain)
     raise RequestError(f'compare view must be one of {", ".join(COMPARE_VIEWS)}, got {args.compare_view!r}')
+
+
+def may_use_float16(G: torch.nn.Module, device: torch.device) -> bool:
+    """Whether a synthesis on `device` runs some layers in float16 (CUDA only, when not forced to fp32)."""
+    return device.type == 'cuda' and any(getattr(m, 'use_fp16', False) for m in G.synthesis.modules())
 
 
 def describe_network(G: torch.nn.Module, source: str) -> NetworkDescription:

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from renderer.ops import common, cuda_build
+from renderer.ops import common, cuda_build, self_check
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,23 @@ class _BiasActGradCuda(torch.autograd.Function):
             raise RuntimeError(f"bias_act: second-order gradients of act={p.act!r} are not implemented by the "
                                f"CUDA kernel; use impl='ref' (or one of {PIECEWISE_LINEAR})")
         return _BiasActGradCuda.apply(ggx, x, b, p), None, None, None
+
+
+# --- self-check of the kernel before its first use (renderer.ops.self_check) ------------------
+
+def _self_check_cases(device: torch.device) -> list[self_check.CheckCase]:
+    x = self_check.random_tensor([2, 6, 5, 7], 1, device, scale=2.0)
+    b = self_check.random_tensor([6], 2, device)
+    x_last = self_check.random_tensor([3, 4, 9], 3, device)
+    b_last = self_check.random_tensor([9], 4, device)
+    return [
+        self_check.CheckCase('lrelu with bias', (x, b), dict(act='lrelu'), grad_args=(0, 1)),
+        self_check.CheckCase('lrelu with bias, clamp 1', (x, b), dict(act='lrelu', clamp=1.0)),
+        self_check.CheckCase('linear, gain 0.7, bias on the last dim', (x_last, b_last),
+                             dict(act='linear', gain=0.7, dim=2), grad_args=(0,)),
+        self_check.CheckCase('tanh', (x, b), dict(act='tanh'), grad_args=(0,)),
+        self_check.CheckCase('lrelu float16', (x.half(), b.half()), dict(act='lrelu', clamp=256.0)),
+    ]
+
+
+self_check.register('bias_act', bias_act, _self_check_cases)

@@ -112,7 +112,7 @@ def resolve_impl(op_name: str, impl: str, x: torch.Tensor, unsupported: Optional
             raise RuntimeError(f"{op_name}: impl='cuda' does not support this call: {unsupported}")
         cuda_build.note_call(op_name, 'ref', f'not supported by the kernel: {unsupported}')
         return 'ref'
-    return cuda_build.select(op_name, impl)
+    return cuda_build.select(op_name, impl, x.device)
 
 
 def accumulation_dtype(x: torch.Tensor) -> torch.dtype:

@@ -5,7 +5,11 @@ torch.utils.cpp_extension and ninja the first time an op gets a CUDA tensor,
 never at import. Builds are cached in
 
     $AFV_CACHE_DIR/torch_extensions/   (default: $XDG_CACHE_HOME/alias-free-viz, else ~/.cache/alias-free-viz)
-        <name>-<sha256 of the sources>-<sm archs>-torch<version>-cu<version>-py<version>/
+        <name>-<sha256 of the sources>-<sm archs>-torch<version>-cu<version>-py<version>-<flags and nvcc>/
+
+(the last part hashes the compiler flags and nvcc's full version, so a new toolkit or new
+flags never reuse an old build). The toolkit and ninja are found by renderer.ops.cuda_toolkit,
+which also checks nvcc's CUDA major version against PyTorch's before anything is compiled.
 
 Each build runs in a fresh temporary folder inside that cache and is renamed
 into place only when complete (manifest written last), so an interrupted build
@@ -17,13 +21,20 @@ one warning per op and process that says why and how to fix it; impl='cuda'
 raises `CudaOpsUnavailable` instead. `implementation_status()` tells what each
 op uses (for display in the visualizer). Set AFV_CUDA_OPS=0 to never build,
 AFV_CUDA_VERBOSE=1 to see the compiler output.
+
+Before a loaded kernel serves its first call on a device, it is compared with the reference
+path on small random inputs (renderer.ops.self_check; forward and gradients). A kernel that
+disagrees is never used in that process: 'auto' warns once, with the measured difference,
+and runs the reference path; impl='cuda' raises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 import socket
@@ -35,11 +46,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 import torch
 
 from renderer.media.progress import report
+from renderer.ops import cuda_toolkit, self_check
 
 OPS = ('bias_act', 'upfirdn2d', 'filtered_lrelu')
 EXTENSION = 'afv_cuda_ops'
@@ -48,6 +60,8 @@ COMPILED_SOURCES = ('bindings.cpp', 'bias_act.cu', 'upfirdn2d.cu', 'filtered_lre
 MANIFEST = 'afv_build.json'
 TMP_PREFIX = '.tmp-'
 STALE_TMP_SECONDS = 24 * 3600  # a temporary build folder this old is abandoned whoever owns it
+CFLAGS = ('-O3',)
+CUDA_CFLAGS = ('-O3',)         # plus one -gencode per architecture
 
 
 class CudaOpsUnavailable(RuntimeError):
@@ -64,11 +78,24 @@ class CudaFallbackWarning(RuntimeWarning):
 
 @dataclass(frozen=True)
 class BuildEnv:
-    """Everything besides the sources that a compiled extension depends on."""
+    """Everything besides the sources that a compiled extension depends on, and the tools to build it."""
     archs: tuple[str, ...]                 # e.g. ('sm_90',)
     torch_version: str
-    cuda_version: str
+    cuda_version: str                      # torch.version.cuda
     python_version: str = f'{sys.version_info.major}{sys.version_info.minor}'
+    nvcc_version: str = ''                 # nvcc's full version, e.g. 'V12.6.85'
+    cflags: tuple[str, ...] = CFLAGS
+    cuda_cflags: tuple[str, ...] = CUDA_CFLAGS
+    toolkit_root: str = ''                 # passed to the build as CUDA_HOME (not part of the cache key)
+    ninja: str = ''                        # the ninja to build with (not part of the cache key)
+
+    def gencode(self) -> list[str]:
+        return [f'-gencode=arch=compute_{a[3:]},code=sm_{a[3:]}' for a in self.archs]
+
+    def tool_digest(self) -> str:
+        """Hash of the compiler flags and nvcc's version (a new toolkit or flags never reuse a build)."""
+        text = '\0'.join([*self.cflags, '|', *self.cuda_cflags, '|', self.nvcc_version])
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 # A builder compiles `sources` into `build_dir` and returns the imported module.
@@ -104,7 +131,7 @@ def build_dir_name(name: str, digest: str, env: BuildEnv) -> str:
     def clean(text: str) -> str:
         return ''.join(ch if ch.isalnum() or ch in '.-_' else '_' for ch in text)
     return (f'{name}-{digest[:16]}-{"+".join(env.archs)}-torch{clean(env.torch_version)}'
-            f'-cu{clean(env.cuda_version)}-py{env.python_version}')
+            f'-cu{clean(env.cuda_version)}-py{env.python_version}-{env.tool_digest()}')
 
 
 def hashed_sources() -> list[Path]:
@@ -127,11 +154,35 @@ def import_module_file(module_name: str, path: Path) -> ModuleType:
 def torch_builder(name: str, sources: list, build_dir: Path, env: BuildEnv) -> ModuleType:
     """Compile with torch.utils.cpp_extension (ninja, nvcc) for exactly `env.archs`."""
     from torch.utils import cpp_extension  # noqa: PLC0415 - heavy; only when building
-    gencode = [f'-gencode=arch=compute_{a[3:]},code=sm_{a[3:]}' for a in env.archs]
-    return cpp_extension.load(
-        name=name, sources=[str(s) for s in sources], build_directory=str(build_dir),
-        extra_cflags=['-O3'], extra_cuda_cflags=['-O3', *gencode], extra_include_paths=[str(SOURCE_DIR)],
-        verbose=os.environ.get('AFV_CUDA_VERBOSE') == '1')
+    with build_tools(env, cpp_extension):
+        return cpp_extension.load(
+            name=name, sources=[str(s) for s in sources], build_directory=str(build_dir),
+            extra_cflags=list(env.cflags), extra_cuda_cflags=[*env.cuda_cflags, *env.gencode()],
+            extra_include_paths=[str(SOURCE_DIR)], verbose=os.environ.get('AFV_CUDA_VERBOSE') == '1')
+
+
+@contextlib.contextmanager
+def build_tools(env: BuildEnv, cpp_extension: ModuleType) -> Iterator[None]:
+    """While building: CUDA_HOME is the toolkit found, and its bin/ and ninja's folder lead PATH.
+
+    torch.utils.cpp_extension reads CUDA_HOME when first imported, so its module value is set too."""
+    saved_env = {key: os.environ.get(key) for key in ('CUDA_HOME', 'PATH')}
+    saved_home = getattr(cpp_extension, 'CUDA_HOME', None)
+    try:
+        folders = [str(Path(env.toolkit_root) / 'bin')] if env.toolkit_root else []
+        folders += [str(Path(env.ninja).parent)] if env.ninja else []
+        os.environ['PATH'] = os.pathsep.join([*folders, saved_env['PATH'] or os.defpath])
+        if env.toolkit_root:
+            os.environ['CUDA_HOME'] = env.toolkit_root
+            cpp_extension.CUDA_HOME = env.toolkit_root
+        yield
+    finally:
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        cpp_extension.CUDA_HOME = saved_home
 
 
 def _pid_alive(pid: int) -> bool:
@@ -227,6 +278,8 @@ def build_extension(name: str, sources: list, env: BuildEnv, *, root: Optional[P
                 os.rename(tmp, final)
             except OSError:  # another process finished the same build first: use ours, drop the folder
                 shutil.rmtree(tmp, ignore_errors=True)
+            # The loaded file now lives (or its twin from the other process lives) in the final folder.
+            module.__file__ = str(final / module_file)
             return module
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -235,18 +288,11 @@ def build_extension(name: str, sources: list, env: BuildEnv, *, root: Optional[P
 
 # --- environment checks ----------------------------------------------------------------------
 
-def _find_nvcc() -> Optional[str]:
-    for var in ('CUDA_HOME', 'CUDA_PATH'):
-        if os.environ.get(var) and os.path.isfile(os.path.join(os.environ[var], 'bin', 'nvcc')):
-            return os.path.join(os.environ[var], 'bin', 'nvcc')
-    found = shutil.which('nvcc')
-    if found:
-        return found
-    return '/usr/local/cuda/bin/nvcc' if os.path.isfile('/usr/local/cuda/bin/nvcc') else None
-
-
 def probe_environment() -> Optional[str]:
-    """Why the kernels cannot be built here (with a fix), or None when a build can be tried."""
+    """Why the kernels cannot be built here (with a fix), or None when a build can be tried.
+
+    Finds the toolkit and ninja (renderer.ops.cuda_toolkit) and checks nvcc's CUDA major version
+    against PyTorch's, so that a mismatch is reported before anything is compiled."""
     if os.environ.get('AFV_CUDA_OPS', '1').strip() == '0':
         return 'CUDA kernels disabled by AFV_CUDA_OPS=0; fix: unset AFV_CUDA_OPS'
     if torch.version.cuda is None:
@@ -254,18 +300,27 @@ def probe_environment() -> Optional[str]:
                 f'fix: install a CUDA build of PyTorch')
     if not torch.cuda.is_available():
         return 'no CUDA device (torch.cuda.is_available() is False)'
-    if _find_nvcc() is None:
-        return (f'CUDA toolkit not found (no nvcc in $CUDA_HOME/bin, on PATH or in /usr/local/cuda/bin); '
-                f'fix: install the CUDA toolkit {torch.version.cuda} (as PyTorch) and set CUDA_HOME')
-    if shutil.which('ninja') is None:
-        return 'ninja not found on PATH; fix: pip install ninja'
+    try:
+        toolkit = cuda_toolkit.find_toolkit()
+    except cuda_toolkit.ToolkitError as e:
+        return f'{e} (CUDA {torch.version.cuda}, as PyTorch)'
+    mismatch = cuda_toolkit.check_versions(toolkit, str(torch.version.cuda), torch.__version__)
+    if mismatch is not None:
+        return mismatch
+    ninja = cuda_toolkit.find_ninja()
+    if ninja is None:
+        return f'ninja not found on PATH or beside {sys.executable}; fix: pip install ninja'
+    _State.tools = (toolkit, ninja)
     return None
 
 
 def current_env() -> BuildEnv:
-    """Build environment for every visible CUDA device's architecture."""
+    """Build environment for every visible CUDA device's architecture, with the tools `probe_environment` found."""
     archs = sorted({'sm_%d%d' % torch.cuda.get_device_capability(i) for i in range(torch.cuda.device_count())})
-    return BuildEnv(archs=tuple(archs), torch_version=torch.__version__, cuda_version=str(torch.version.cuda))
+    toolkit, ninja = _State.tools if _State.tools is not None else (None, None)
+    return BuildEnv(archs=tuple(archs), torch_version=torch.__version__, cuda_version=str(torch.version.cuda),
+                    nvcc_version=toolkit.build if toolkit else '', toolkit_root=str(toolkit.root) if toolkit else '',
+                    ninja=str(ninja) if ninja else '')
 
 
 def _first_error_line(text: str) -> str:
@@ -302,6 +357,9 @@ class _State:
     failure: Optional[str] = None
     warned: set = set()
     last_call: dict = {}
+    tools: Optional[tuple] = None           # (cuda_toolkit.Toolkit, ninja path) found by probe_environment
+    verdicts: dict = {}                     # (op, device) -> None (passed its self-check) or why it failed
+    checking: set = set()                   # (op, device) whose self-check is running now
 
 
 def load_extension(name: str = EXTENSION) -> ModuleType:
@@ -336,25 +394,66 @@ def note_call(op: str, impl: str, reason: Optional[str]) -> None:
     _State.last_call[op] = (impl, reason)
 
 
-def select(op: str, impl: str) -> str:
-    """Implementation for a call with CUDA tensors: 'cuda', or 'ref' (warned once) for 'auto'."""
-    if _State.module is not None:
-        _State.last_call[op] = ('cuda', None)
-        return 'cuda'
-    try:
-        load_extension()
-    except CudaOpsUnavailable as exc:
-        if impl == 'cuda':
-            raise CudaOpsUnavailable(f"{op}: impl='cuda' is not available: {exc.reason}") from None
-        if op not in _State.warned:
-            _State.warned.add(op)
-            warnings.warn(f'{op}: running the slow reference path on CUDA tensors instead of the CUDA kernel: '
-                          f'{exc.reason}. (renderer.ops.implementation_status() shows what each op uses.)',
-                          CudaFallbackWarning, stacklevel=4)
-        note_call(op, 'ref', exc.reason)
-        return 'ref'
+def select(op: str, impl: str, device: Optional[torch.device] = None) -> str:
+    """Implementation for a call with CUDA tensors: 'cuda', or 'ref' (warned once) for 'auto'.
+
+    The kernel serves `device` only after it passed its self-check there (see `verify`)."""
+    if _State.module is None:
+        try:
+            load_extension()
+        except CudaOpsUnavailable as exc:
+            return _fall_back(op, impl, exc.reason)
+    failure = verify(op, device)
+    if failure is not None:
+        return _fall_back(op, impl, failure)
     note_call(op, 'cuda', None)
     return 'cuda'
+
+
+def _fall_back(op: str, impl: str, reason: str) -> str:
+    if impl == 'cuda':
+        raise CudaOpsUnavailable(f"{op}: impl='cuda' is not available: {reason}") from None
+    if op not in _State.warned:
+        _State.warned.add(op)
+        warnings.warn(f'{op}: running the slow reference path on CUDA tensors instead of the CUDA kernel: '
+                      f'{reason}. (renderer.ops.implementation_status() shows what each op uses.)',
+                      CudaFallbackWarning, stacklevel=5)
+    note_call(op, 'ref', reason)
+    return 'ref'
+
+
+def verify(op: str, device: Optional[torch.device]) -> Optional[str]:
+    """None when op's kernel may serve `device`; else why not. The first call per (op, device) runs
+    renderer.ops.self_check; a kernel that fails it is never used on that device in this process."""
+    key = (op, str(device))
+    if key in _State.verdicts:
+        return _State.verdicts[key]
+    if key in _State.checking or device is None or not self_check.registered(op):
+        return None                          # The self-check's own kernel calls, or nothing to check with.
+    with _BUILD_LOCK:
+        if key in _State.verdicts:
+            return _State.verdicts[key]
+        _State.checking.add(key)
+        try:
+            report = self_check.check(op, device)
+        except Exception as e:  # noqa: BLE001 - a check that cannot even run proves nothing good
+            report = self_check.CheckReport(op, False, math.inf, 'preparing the cases', 0.0, f'{type(e).__name__}: {e}')
+        finally:
+            _State.checking.discard(key)
+        _State.verdicts[key] = None if report.ok else self_check_failure(report, device)
+    return _State.verdicts[key]
+
+
+def self_check_failure(report: self_check.CheckReport, device: torch.device) -> str:
+    """The reason given for a kernel that failed its self-check, with what to put in a bug report."""
+    try:
+        gpu = torch.cuda.get_device_name(device) if device.type == 'cuda' else str(device)
+    except Exception:  # noqa: BLE001 - the name is only for the report
+        gpu = str(device)
+    return (f'the built kernel failed its self-check on {device} ({report.describe()}), so it is not used in '
+            f'this process; please report this with: GPU {gpu}, PyTorch {torch.__version__}, '
+            f'CUDA {torch.version.cuda}, nvcc {_State.tools[0].build if _State.tools else "?"}, '
+            f'kernels {getattr(_State.module, "__file__", "?")}')
 
 
 def extension() -> ModuleType:
@@ -374,6 +473,7 @@ def implementation_status(build: bool = False) -> dict[str, dict]:
             load_extension()
         except CudaOpsUnavailable:
             pass
+    failed = sorted({op for (op, _), verdict in _State.verdicts.items() if verdict is not None})
     if _State.module is not None:
         common = dict(impl='cuda', state='loaded', reason=f'CUDA kernels loaded from {_State.module.__file__}')
     elif _State.failure is not None:
@@ -388,7 +488,11 @@ def implementation_status(build: bool = False) -> dict[str, dict]:
     status = {}
     for op in OPS:
         last = _State.last_call.get(op)
-        status[op] = dict(common, last_call=None if last is None else dict(impl=last[0], reason=last[1]))
+        entry = dict(common, last_call=None if last is None else dict(impl=last[0], reason=last[1]))
+        if op in failed:
+            reason = next(v for (name, _), v in _State.verdicts.items() if name == op and v is not None)
+            entry.update(impl='ref', state='failed self-check', reason=reason)
+        status[op] = entry
     return status
 
 
@@ -398,3 +502,6 @@ def reset_state() -> None:
     _State.failure = None
     _State.warned = set()
     _State.last_call = {}
+    _State.tools = None
+    _State.verdicts = {}
+    _State.checking = set()

@@ -23,7 +23,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from renderer.ops import common, cuda_build
+from renderer.ops import common, cuda_build, self_check
 from renderer.ops.upfirdn2d import apply_kernels, correlation_kernels, upfirdn2d
 
 CUDA_MAX_FACTOR = 4   # the kernel's shared-memory tiles always fit within these limits
@@ -193,3 +193,27 @@ class _ActGrad(torch.autograd.Function):
     def backward(ctx, gg):
         mask, = ctx.saved_tensors
         return _ActGrad.apply(gg, mask, ctx.gain, ctx.slope), None, None, None
+
+
+# --- self-check of the kernel before its first use (renderer.ops.self_check) ------------------
+
+def _self_check_cases(device: torch.device) -> list[self_check.CheckCase]:
+    x = self_check.random_tensor([2, 3, 14, 12], 21, device)
+    b = self_check.random_tensor([3], 22, device)
+    fu = self_check.random_tensor([12], 23, device, scale=0.3)
+    fd = self_check.random_tensor([12], 24, device, scale=0.3)
+    fd2 = self_check.random_tensor([12, 12], 25, device, scale=0.1)
+    f5 = self_check.random_tensor([5], 26, device, scale=0.5)
+    sg3 = dict(up=2, down=2, padding=[10, 10, 10, 10], gain=math.sqrt(2), slope=0.2)
+    return [   # The generators' configurations (up 2 down 2, up 4 down 2, 12 taps) and a generic one.
+        self_check.CheckCase('up 2 down 2, 12 taps, bias', (x, fu, fd, b), sg3, grad_args=(0, 3)),
+        self_check.CheckCase('up 2 down 2, clamp 0.5', (x, fu, fd, b), dict(sg3, clamp=0.5)),
+        self_check.CheckCase('up 4 down 2, 2-D down filter', (x, fu, fd2, b),
+                             dict(up=4, down=2, padding=[20, 19, 21, 18], gain=1.0, slope=0.2), grad_args=(0,)),
+        self_check.CheckCase('up 1 down 1, 5 taps, flipped', (x, f5, f5, None),
+                             dict(padding=[4, 3, 2, 4], slope=0.45, flip_filter=True)),
+        self_check.CheckCase('up 2 down 2 float16', (x.half(), fu, fd, b.half()), dict(sg3, clamp=256.0)),
+    ]
+
+
+self_check.register('filtered_lrelu', filtered_lrelu, _self_check_cases)

@@ -17,7 +17,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-from renderer.ops import common, cuda_build
+from renderer.ops import common, cuda_build, self_check
 from renderer.ops.polyphase import resample
 
 CUDA_MAX_FACTOR = 8   # the kernel's shared-memory tiles always fit within these limits
@@ -173,3 +173,22 @@ def upsample2d(x: torch.Tensor, f: Optional[torch.Tensor], up: common.IntOrPair 
            py0 + (taps_y + uy - 1) // 2, py1 + (taps_y - uy) // 2]
     return upfirdn2d(x, f, up=(ux, uy), padding=pad, flip_filter=flip_filter,
                      gain=gain * ux * uy, impl=impl)
+
+
+# --- self-check of the kernel before its first use (renderer.ops.self_check) ------------------
+
+def _self_check_cases(device: torch.device) -> list[self_check.CheckCase]:
+    x = self_check.random_tensor([2, 3, 11, 13], 11, device)
+    f12 = self_check.random_tensor([12], 12, device, scale=0.3)
+    f2d = self_check.random_tensor([4, 4], 13, device, scale=0.3)
+    return [
+        self_check.CheckCase('up 2, 12 taps', (x, f12), dict(up=2, padding=[6, 5], gain=4), grad_args=(0,)),
+        self_check.CheckCase('down 2, 4x4 taps, flipped', (x, f2d), dict(down=2, padding=1, flip_filter=True),
+                             grad_args=(0,)),
+        self_check.CheckCase('up 1x2, down 3, uneven padding', (x, f12[:5].contiguous()),
+                             dict(up=[1, 2], down=3, padding=[2, 0, 3, -1])),
+        self_check.CheckCase('up 2 float16', (x.half(), f12), dict(up=2, padding=[6, 5], gain=4)),
+    ]
+
+
+self_check.register('upfirdn2d', upfirdn2d, _self_check_cases)
