@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import re
 import runpy
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -101,3 +104,22 @@ def test_old_command_names_still_work(name, capsys, monkeypatch):
         runpy.run_module(f'renderer.{name}', run_name='__main__')
     assert exit_info.value.code == 0
     assert f'renderer.commands.{name}' in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which('afv-generate') is None,
+                    reason='the project is not installed (pip install -r requirements.txt)')
+def test_installed_commands_work_from_any_folder(tmp_path):
+    """Once installed, the console scripts and `python -m` work outside the checkout."""
+    from net_helpers import make_generator
+    from pickle_fixtures import write_published
+    network = write_published(tmp_path / 'net.pkl', make_generator('stylegan2', 32, seed=1))
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    done = subprocess.run(['afv-generate', '--network', str(network), '--seeds', '2', '--out', 'pngs', '--device',
+                           'cpu'], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert os.listdir(elsewhere / 'pngs') == ['seed0002.png']
+    done = subprocess.run([sys.executable, '-m', 'renderer.commands.convert', str(network), 'net.pt', '--quiet'],
+                          cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and (elsewhere / 'net.pt').is_file(), done.stderr

@@ -155,3 +155,14 @@ def test_converter_command_line(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert pf.tensors_equal(G, load_network(out)) == []
+
+
+def test_converting_to_a_device_writes_through_it(tmp_path):
+    """OUT may be /dev/null (here through a link to it): written in place, never replaced."""
+    import stat
+    src = pf.write_published(tmp_path / 'net.pkl', pf.small_generator('stylegan2', res=16))
+    link = tmp_path / 'null'
+    link.symlink_to(os.devnull)
+    assert convert.run([str(src), str(link), '--quiet']) == 0
+    assert link.is_symlink() and stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert sorted(os.listdir(tmp_path)) == ['net.pkl', 'null']
