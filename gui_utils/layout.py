@@ -78,6 +78,14 @@ def labelled_slider(text: str, value: float, v_min: float, v_max: float, fmt: st
         return imgui.slider_float(f'##{text}', value, v_min, v_max, fmt)
 
 
+def labelled_log_slider(text: str, value: float, v_min: float, v_max: float,
+                        fmt: str = '%.2f') -> tuple[bool, float]:
+    """A slider whose position is logarithmic in the value (for gains spanning decades)."""
+    label(text)
+    with item_width(value_width()):
+        return imgui.slider_float(f'##{text}', value, v_min, v_max, fmt, imgui.SliderFlags_.logarithmic)
+
+
 def labelled_drag(text: str, value: float, speed: float, fmt: str = '%.3f') -> tuple[bool, float]:
     label(text)
     with item_width(value_width()):
@@ -122,12 +130,14 @@ def radio_row(items: Sequence[tuple[str, str]], current: str,
               record: Optional[Callable[[str], None]] = None) -> str:
     """(value, title) radio buttons on one line; returns the chosen value.
 
-    `record(value)` is called after each button (the visualizer remembers item rects for tests)."""
-    for i, (value, title) in enumerate(items):
-        if i:
-            imgui.same_line()
-        if imgui.radio_button(title, current == value):
-            current = value
-        if record is not None:
-            record(value)
+    `record(value)` is called after each button (the visualizer remembers item rects for tests).
+    The row has an ID scope of its own, so a radio titled like a button beside it is a different item."""
+    with id_scope('radio:' + ','.join(value for value, _ in items)):
+        for i, (value, title) in enumerate(items):
+            if i:
+                imgui.same_line()
+            if imgui.radio_button(title, current == value):
+                current = value
+            if record is not None:
+                record(value)
     return current

@@ -4,6 +4,7 @@
     class -> c (one-hot; zeros [N, 0] for unconditional networks)
     (z, c) -> ws = G.mapping(z, c, truncation)      ws_from_z, ws_from_seeds, blended_ws
     ws -> image = G.synthesis(ws)                    synthesize_images (optionally moved by a transform)
+    precision ('fp32', 'bf16', 'fp16', 'auto')       check_precision, choose_precision (what 'auto' picks)
 
 Conventions: z [N, z_dim] float32; ws [N, num_ws, w_dim]; images float [N, C, H, W]
 in [-1, 1]. A transform `matrix` is a 3x3 float64 array moving the *image content*
@@ -16,17 +17,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
 from renderer.errors import RequestError
-from renderer.options import NOISE_MODES
+from renderer.networks.precision import unsupported_reason, used_precision
+from renderer.options import MAX_SEED, NOISE_MODES, PRECISION_FLOOR_DB, PRECISIONS
 from renderer.signal.transforms import is_identity
 
-MAX_SEED = 2 ** 32 - 1
 DEMO_SOURCE = 'demo'                        # Network name of the built-in demo network ('' means it too).
 
 
@@ -203,13 +205,88 @@ def input_transform(G: torch.nn.Module, matrix: np.ndarray) -> Iterator[None]:
 
 @torch.no_grad()
 def synthesize_images(G: torch.nn.Module, ws: torch.Tensor, matrix: Optional[np.ndarray] = None,
-                      noise_mode: str = 'const', force_fp32: bool = True) -> torch.Tensor:
-    """Images [N, C, H, W] (float32) for ws [N, num_ws, w_dim], content moved by `matrix` if given."""
+                      noise_mode: str = 'const', force_fp32: bool = True,
+                      precision: Optional[str] = None) -> torch.Tensor:
+    """Images [N, C, H, W] (float32) for ws [N, num_ws, w_dim], content moved by `matrix` if given.
+
+    `precision` ('fp32', 'bf16', 'fp16'; see renderer.networks.precision) overrides force_fp32; without it
+    force_fp32 says fp32 (the default: metrics are float32) or the published mixed precision."""
     check_noise_mode(noise_mode)
     with contextlib.ExitStack() as stack:
         if matrix is not None and not is_identity(matrix):
             stack.enter_context(input_transform(G, matrix))
-        return G.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32).float()
+        return G.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32 and precision is None,
+                           precision=precision).float()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Precision: which one to compute in, and what 'auto' picks.
+
+def check_precision(precision: str, device: torch.device, what: str = 'precision') -> str:
+    """precision if it is one of PRECISIONS and can run on `device`; RequestError naming `what` otherwise."""
+    if precision not in PRECISIONS:
+        raise RequestError(f'{what} must be one of {", ".join(PRECISIONS)}, got {precision!r}')
+    reason = unsupported_reason(precision, device)
+    if reason is not None:
+        raise RequestError(f'{what} {precision}: {reason}')
+    return precision
+
+
+def image_psnr_db(image: torch.Tensor, reference: torch.Tensor) -> float:
+    """PSNR in dB of images [N, C, H, W] in [-1, 1] (peak-to-peak 2) against a reference; inf if equal."""
+    mse = float((image.double() - reference.double()).square().mean())
+    return math.inf if mse == 0 else 20 * math.log10(2) - 10 * math.log10(mse)
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """What choose_precision measured and picked."""
+    precision: str                                           # 'fp32', 'bf16' or 'fp16'.
+    reason: str                                              # One line for the user.
+    ms: dict[str, float] = field(default_factory=dict)       # Milliseconds per image at batch 1, by precision.
+    psnr_db: dict[str, float] = field(default_factory=dict)  # PSNR of each reduced precision against fp32.
+
+
+def _best_ms(run: Callable[[], torch.Tensor], device: torch.device, repeats: int) -> tuple[torch.Tensor, float]:
+    """(the output of the last run, the fastest of `repeats` runs in ms), synchronising CUDA around each."""
+    best, out = math.inf, None
+    for _ in range(repeats):
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        out = run()
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        best = min(best, 1e3 * (time.perf_counter() - start))
+    return out, best
+
+
+@torch.no_grad()
+def choose_precision(G: torch.nn.Module, floor_db: float = PRECISION_FLOOR_DB, seed: int = 0,
+                     repeats: int = 2) -> PrecisionChoice:
+    """'auto': the fastest precision on G's device whose image keeps `floor_db` PSNR against float32.
+
+    Candidates: fp16 on CUDA, bf16 where this device runs it (renderer.networks.precision), always fp32.
+    Each is timed on seed `seed` at batch 1 (the best of `repeats` runs, after a float32 warm-up that
+    also renders the reference); a reduced precision must be faster than float32 and keep the floor.
+    Costs 1 + repeats * (1 + candidates) renders, once per network.
+    """
+    device = device_of(G)
+    candidates = [p for p in ('fp16', 'bf16')
+                  if unsupported_reason(p, device) is None and used_precision(G, p, device) == p]
+    if not candidates:
+        return PrecisionChoice('fp32', f'auto chose fp32: no reduced precision runs this network on {device.type}')
+    ws = ws_from_seeds(G, [seed])
+    reference = synthesize_images(G, ws, precision='fp32')
+    _, fp32_ms = _best_ms(lambda: synthesize_images(G, ws, precision='fp32'), device, repeats)
+    ms, psnr = {'fp32': fp32_ms}, {}
+    for p in candidates:
+        image, ms[p] = _best_ms(lambda p=p: synthesize_images(G, ws, precision=p), device, repeats)
+        psnr[p] = image_psnr_db(image, reference)
+    passing = [p for p in candidates if psnr[p] >= floor_db and ms[p] < fp32_ms]
+    best = min(passing, key=ms.__getitem__, default='fp32')
+    measured = ', '.join([f'fp32 {fp32_ms:.0f} ms'] + [f'{p} {ms[p]:.0f} ms {psnr[p]:.1f} dB' for p in candidates])
+    return PrecisionChoice(best, f'auto chose {best} ({measured} per image; floor {floor_db:g} dB)', ms, psnr)
 
 
 def load_generator(source: str, device: torch.device = torch.device('cpu')) -> torch.nn.Module:

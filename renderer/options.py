@@ -8,6 +8,14 @@ from __future__ import annotations
 
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')          # 'auto': CUDA, else MPS, else CPU.
 NOISE_MODES = ('const', 'random', 'none')         # StyleGAN2 noise inputs: stored buffers, fresh draws, none.
+PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')     # How synthesis computes; see renderer/networks/precision.py.
+PRECISION_HELP = {                                # What each precision means, for --help and the GUI.
+    'fp32': 'everything in float32',
+    'bf16': 'bfloat16 synthesis layers with float32 accumulation (CPUs with oneDNN bf16; CUDA)',
+    'fp16': 'float16 in the layers the network flags, on CUDA, as the published networks do (float32 elsewhere)',
+    'auto': 'the fastest of these that keeps PSNR >= 40 dB against float32, measured once per network',
+}
+PRECISION_FLOOR_DB = 40.0   # 'auto' takes a reduced precision only if its image keeps this PSNR against float32.
 INTERPOLATIONS = ('linear', 'slerp', 'cubic')     # Ways to interpolate between keyframe ws.
 COMPARE_VIEWS = ('side', 'split', 'diff')         # A | B, A left of a split line and B right of it, |A - B|.
 SLICE_MOTIONS = ('translate', 'latent')           # Input translation, or latent interpolation seed -> seed + 1.
@@ -19,6 +27,7 @@ DIAGNOSTICS = {                                   # What each diagnostic view sh
     'eq_error': 'rendered with the input transform | ideal transform of the reference | |error|',
 }
 
+MAX_SEED = 2 ** 32 - 1       # Seeds are numpy RandomState seeds: 0 <= seed < 2**32.
 MAX_AVERAGE_SAMPLES = 1024   # Perturbed latents of one averaged image.
 MAX_SLICE_FRAMES = 4096      # Frames of one slice (the slice image is this many rows or columns).
 MIN_SLICE_FRAMES = 2

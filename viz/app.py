@@ -26,9 +26,10 @@ from gui_utils.imgui_context import ImGuiContext
 from gui_utils.window import Window
 from renderer.live.process import AsyncRenderer
 from renderer.live.render_args import ERROR_NETWORK, RenderResult
+from renderer.options import MAX_SEED
 
 from .recording import Recorder
-from .state import VizState, render_args
+from .state import VizState, next_seed, render_args
 from .widgets.capture import CaptureWidget
 from .widgets.compare import CompareWidget
 from .widgets.equivariance import EquivarianceWidget
@@ -326,14 +327,14 @@ class Visualizer:
             state.zoom = step_zoom(zoom, 1 if io.mouse_wheel > 0 else -1)
         if imgui.is_item_hovered() and imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
             state.zoom, state.pan = None, (0.0, 0.0)
-        if not imgui.is_item_active():
-            return
+        if not imgui.is_item_active() or imgui.is_item_activated():
+            return    # The press itself: its mouse delta is the jump from wherever the pointer was before.
         dx, dy = io.mouse_delta.x, io.mouse_delta.y
         if state.drag_pans:
             state.pan = (state.pan[0] + dx, state.pan[1] + dy)
         elif dx:
             state.w = None
-            state.seed = max(state.seed + dx / SEED_DRAG_PX, 0.0)
+            state.seed = min(max(state.seed + dx / SEED_DRAG_PX, 0.0), float(MAX_SEED))
 
     def _progress_overlay(self, area_pos: tuple[float, float], area_size: tuple[float, float]) -> None:
         """A progress bar and a Cancel button over the top of the image while a long render runs."""
@@ -378,7 +379,7 @@ class Visualizer:
         for key, step in ((imgui.Key.left_arrow, -1), (imgui.Key.right_arrow, 1)):
             if imgui.is_key_pressed(key):
                 state.w = None
-                state.seed = float(max(int(state.seed) + step, 0))
+                state.seed = next_seed(state.seed, step)
         if imgui.is_key_pressed(imgui.Key.f12) or (io.key_ctrl and imgui.is_key_pressed(imgui.Key.s)):
             self.capture_widget.capture_image()
 

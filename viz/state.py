@@ -7,10 +7,12 @@ renderer. View-only fields (zoom, pan, drag mode, animation) never reach it.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Optional
 
 from renderer.live.render_args import RenderArgs
+from renderer.options import MAX_SEED
 
 
 @dataclass
@@ -58,6 +60,7 @@ class VizState:
     compare_view: str = 'side'                   # 'side', 'split' or 'diff'.
     split_pos: float = 0.5
     diff_gain: float = 1.0
+    error_gain: float = 1.0                      # Equivariance error image (its own field: other range).
     # Diagnostics (texture sticking, equivariance error) and spectrum plots.
     diagnostic: str = 'none'
     average_samples: int = 16
@@ -69,6 +72,7 @@ class VizState:
     slice_step_px: float = 1.0
     eq_measure: bool = False
     spectrum_plot: bool = False
+    spectrum_range_db: float = 50.0              # Spectrum panel's heat map (GUI only; the FFT view has its own).
     # Execution.
     device: str = 'auto'
     force_fp32: bool = False
@@ -107,3 +111,9 @@ def apply_render_args(state: VizState, args: RenderArgs) -> None:
     state.compare_enabled = args.compare_network is not None
     if state.compare_enabled:
         state.compare_source = args.compare_network
+
+
+def next_seed(seed: float, step: int) -> float:
+    """The whole seed `step` (+1 or -1) away: from 3.5, Left gives 3 and Right 4; within [0, MAX_SEED]."""
+    target = math.floor(seed) + 1 if step > 0 else math.ceil(seed) - 1
+    return float(min(max(target, 0), MAX_SEED))

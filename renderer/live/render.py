@@ -275,7 +275,7 @@ class _Render:
             if comparison is None:
                 raise RequestError('the equivariance error needs an input transform: translate or rotate first')
             part.timings['diagnostic'] = part.timings.get('eq_measure', 0.0)
-            return views.eq_error_picture(comparison, args.diff_gain)
+            return views.eq_error_picture(comparison, args.error_gain)
         return self.timed(part, 'view', lambda: self.view(synthesis, args, cache, keys['synthesis'], part, slot))
 
     def synthesize(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,

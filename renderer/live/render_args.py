@@ -67,6 +67,7 @@ class RenderArgs:
     compare_view: str = 'side'                  # 'side' (A | B), 'split' (A left of the split, B right), 'diff'.
     split_pos: float = 0.5                      # Split position, fraction of the width from the left.
     diff_gain: float = 1.0                      # The 'diff' view shows |A - B| * gain (0 = black).
+    error_gain: float = 1.0                     # The equivariance error image shows |error| * gain.
     # Texture-sticking and equivariance diagnostics (shown instead of the plain view).
     diagnostic: str = 'none'                    # 'none', 'average', 'slice' or 'eq_error' (options.DIAGNOSTICS).
     average_samples: int = 16                   # Perturbed latents averaged by the 'average' diagnostic.

@@ -67,6 +67,7 @@ class CaptureWidget:
         imgui.same_line()
         if layout.small_button('Window'):
             self.viz.request_window_capture()
+        self.viz.record('capture_window')
         self._record_controls()
         self._load_controls()
         if self.message:
@@ -79,7 +80,8 @@ class CaptureWidget:
         imgui.separator()
         with layout.disabled(recorder.active):
             layout.label('Record')
-            recorder.source = layout.radio_row(SOURCES, recorder.source)
+            recorder.source = layout.radio_row(SOURCES, recorder.source,
+                                               lambda v: self.viz.record(f'record_source:{v}'))
             _, self.record_fps = layout.labelled_int('FPS', self.record_fps)
             self.record_fps = min(max(self.record_fps, 1), 240)
             _, frames = layout.labelled_int('Frames', self.record_frames, 10)
@@ -143,15 +145,25 @@ class CaptureWidget:
         self.message, self.error = f'Saved {path}', ''
         return path
 
+    def _checked_w(self, path: str, w: np.ndarray) -> tuple[float, ...]:
+        """w as saved ([num_ws, w_dim] or [w_dim]), refused when it does not fit the open network."""
+        network = self.viz.result.a.network if self.viz.result is not None else None
+        if not np.issubdtype(w.dtype, np.floating) or not np.isfinite(w).all():
+            raise ValueError(f'expected finite floating-point numbers, got {w.dtype}')
+        if network is not None and w.size not in (network.w_dim, network.num_ws * network.w_dim):
+            raise ValueError(f'this w has shape {list(w.shape)}, but the open network takes '
+                             f'[{network.num_ws}, {network.w_dim}] or [{network.w_dim}]')
+        return tuple(float(v) for v in w.ravel())
+
     def load(self, path: str) -> None:
         """Apply saved render args (.json) or a w (.npy) to the state."""
         try:
             if path.endswith('.npy'):
-                self.viz.state.w = tuple(float(v) for v in np.load(path, allow_pickle=False).ravel())
+                self.viz.state.w = self._checked_w(path, np.load(path, allow_pickle=False))
             else:
                 with open(path) as f:
                     apply_render_args(self.viz.state, RenderArgs.from_json(f.read()))
         except (OSError, ValueError, TypeError) as e:
-            self.error = f'Cannot load {path or "(empty path)"}: {e}'
+            self.message, self.error = '', f'Cannot load {path or "(empty path)"}: {e}'
             return
         self.message, self.error = f'Loaded {path}', ''

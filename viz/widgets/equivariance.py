@@ -12,6 +12,7 @@ from gui_utils import layout
 
 from ..state import VizState
 
+MAX_ERROR_GAIN = 10000.0   # Errors at 80 dB PSNR (1e-4 of the range) become visible.
 _IDENTITY = dict(translate=(0.0, 0.0), rotate=0.0, scale=(1.0, 1.0), shear=0.0, mirror=(False, False))
 
 
@@ -58,7 +59,9 @@ class EquivarianceWidget:
         if changed:
             state.diagnostic = 'eq_error' if show else 'none'
         if state.diagnostic == 'eq_error':
-            _, state.diff_gain = layout.labelled_slider('Error gain', state.diff_gain, 0.5, 50.0, '%.1fx')
+            _, state.error_gain = layout.labelled_log_slider('Error gain', state.error_gain, 1.0, MAX_ERROR_GAIN,
+                                                             '%.0fx')
+            self.viz.record('error_gain')
             layout.dim_text('rendered | ideal | |error|')
         if state.eq_measure or state.diagnostic == 'eq_error':
             layout.label('PSNR')

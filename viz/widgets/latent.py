@@ -7,22 +7,21 @@ import math
 from imgui_bundle import imgui
 
 from gui_utils import layout
+from renderer.options import MAX_SEED
+
+SEED_DRAG_SPEED = 0.01   # Seeds per screen unit of drag on the "Seed (drag)" field.
 
 
 class LatentWidget:
     def __init__(self, viz):
         self.viz = viz
+        self.seed_error = ''
 
     def __call__(self) -> None:
         state = self.viz.state
-        changed, seed = layout.labelled_int('Seed', int(math.floor(state.seed)))
-        self.viz.record('seed_input')
-        if changed:
-            state.seed = float(max(seed, 0))
-        changed, seed = layout.labelled_drag('Seed (drag)', state.seed, 0.01, '%.3f')
-        self.viz.record('seed_drag')
-        if changed:
-            state.seed = max(seed, 0.0)
+        self._seed_input(state)
+        self._seed_drag(state)
+        self._class_selector()
         self._class_selector()
         _, state.animate_seed = imgui.checkbox('Animate', state.animate_seed)
         imgui.same_line()
@@ -32,6 +31,33 @@ class LatentWidget:
             layout.dim_text('Using a loaded w (the seed is ignored).')
             if imgui.button('Use the seed again'):
                 state.w = None
+
+    def _seed_input(self, state) -> None:
+        """The whole seed, exact up to MAX_SEED (a double holds every such integer; an ImGui int would wrap)."""
+        layout.label('Seed')
+        with layout.item_width(layout.value_width()):
+            changed, value = imgui.input_double('##Seed', float(math.floor(state.seed)), 1.0, 100.0, '%.0f')
+        self.viz.record('seed_input')
+        if changed:
+            if value.is_integer() and 0 <= value <= MAX_SEED:
+                state.seed, self.seed_error = value, ''
+            else:
+                self.seed_error = f'Seeds are whole numbers from 0 to {MAX_SEED}; {value:.0f} is not one.'
+        if self.seed_error:
+            layout.error_text(self.seed_error)
+
+    def _seed_drag(self, state) -> None:
+        """Drag to move the seed continuously. The field drags a per-frame offset and shows the seed itself,
+        so it moves at any seed (a float32 field cannot step 0.01 at 4e9) and agrees with the seed box."""
+        layout.label('Seed (drag)')
+        shown = f'{state.seed:.3f}'.replace('%', '%%')
+        with layout.item_width(layout.value_width()):
+            changed, delta = imgui.drag_float('##Seed (drag)', 0.0, SEED_DRAG_SPEED, 0.0, 0.0, shown,
+                                              imgui.SliderFlags_.no_input)
+        self.viz.record('seed_drag')
+        if changed and delta:
+            state.w = None
+            state.seed = min(max(state.seed + delta, 0.0), float(MAX_SEED))
 
     def _class_selector(self) -> None:
         """The class of a conditional network, kept when the seed changes."""

@@ -22,8 +22,9 @@ class SpectrumWidget:
         result = self.viz.result
         if not state.spectrum_plot or result is None or result.spectrum_db is None:
             return
-        _, state.fft_range_db = layout.labelled_slider('Range dB', state.fft_range_db, 10.0, 100.0, '%.0f')
-        self._heat_map(result.spectrum_db, state.fft_range_db)
+        _, state.spectrum_range_db = layout.labelled_slider('Range dB', state.spectrum_range_db, 10.0, 100.0, '%.0f')
+        self.viz.record('spectrum_range')
+        self._heat_map(result.spectrum_db, state.spectrum_range_db)
         self._profile(result.spectrum_freqs, result.spectrum_profile_db)
 
     def _heat_map(self, spectrum_db: np.ndarray, range_db: float) -> None:

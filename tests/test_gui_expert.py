@@ -1,0 +1,206 @@
+"""The visualizer as an expert drives it (Xvfb, injected input, synchronous renderer, small networks):
+no conflicting ImGui IDs, one field per meaning, exact seeds, whole-seed steps, drags without jumps,
+clear refusals."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from gui_harness import Driver
+from net_helpers import make_generator
+from pickle_fixtures import write_published
+
+from renderer.options import MAX_SEED
+
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test-artifacts')
+
+
+@pytest.fixture(scope='module')
+def networks(tmp_path_factory):
+    root = tmp_path_factory.mktemp('nets')
+    return dict(a=str(write_published(root / 'sg3t.pkl', make_generator('stylegan3-t', 64, seed=5))))
+
+
+@pytest.fixture(scope='module')
+def driver(xvfb_display, tmp_path_factory, networks):
+    from viz.app import Visualizer
+    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False,
+                     wait_when_idle=False)
+    drv = Driver(viz)
+    try:
+        drv.settle()
+        drv.click('network_box')
+        drv.type_text(networks['a'])
+        drv.click('network_open')
+        drv.settle()
+        yield drv
+    finally:
+        viz.close()
+
+
+@contextlib.contextmanager
+def section(driver, title: str):
+    """Open a collapsed section of the control pane for the block, and close it again."""
+    driver.click(f'header:{title}')
+    driver.frames(1)
+    try:
+        yield
+    finally:
+        driver.click(f'header:{title}')
+        driver.frames(1)
+
+
+def id_conflicts(driver) -> int:
+    """Dear ImGui's count of items sharing the hovered item's ID in the last frame."""
+    from imgui_bundle import imgui
+    return imgui.get_current_context().debug_draw_id_conflicts_count
+
+
+def hover(driver, name: str) -> int:
+    driver.mouse = driver.centre(name)
+    driver.frames(2)
+    return id_conflicts(driver)
+
+
+def screenshot(driver, name: str) -> None:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    iio.imwrite(os.path.join(ARTIFACTS, f'gui-expert-{name}.png'), driver.pixels())
+
+
+def test_capture_buttons_and_record_sources_are_distinct_items(driver):
+    viz = driver.viz
+    with section(driver, 'Capture'):
+        for name in ('capture_image', 'capture_window', 'record_source:image', 'record_source:window'):
+            assert hover(driver, name) == 0, f'{name} shares its ImGui ID with another item'
+        driver.click('record_source:window')
+        assert viz.recorder.source == 'window'
+        driver.click('record_source:image')
+        assert viz.recorder.source == 'image'
+        screenshot(driver, 'capture')
+    driver.mouse = (-1.0, -1.0)
+
+
+def test_error_gain_and_compare_gain_are_separate_fields(driver):
+    viz = driver.viz
+    state = viz.state
+    state.diff_gain, state.translate = 20.0, (0.1, 0.0)
+    with section(driver, 'Equivariance'):
+        state.diagnostic = 'eq_error'
+        driver.settle()
+        assert viz.result.error is None, viz.result.error
+        low = viz.result.image.astype(int)
+        driver.drag('error_gain', 400, fraction_x=0.05)      # the log slider to its top
+        driver.settle()
+        assert state.error_gain > 1000 and state.diff_gain == 20.0
+        high = viz.result.image.astype(int)
+        width = high.shape[1] // 3
+        assert high[:, 2 * width:].mean() > low[:, 2 * width:].mean() + 5, 'the |error| panel got brighter'
+        screenshot(driver, 'equivariance')
+        state.diagnostic, state.translate, state.error_gain = 'none', (0.0, 0.0), 1.0
+        driver.settle()
+
+
+def test_spectrum_range_is_its_own_field(driver):
+    state = driver.viz.state
+    with section(driver, 'Spectrum'):
+        state.spectrum_plot = True
+        driver.settle()
+        driver.drag('spectrum_range', -200)
+        assert state.spectrum_range_db < 50.0 and state.fft_range_db == 50.0
+        state.spectrum_plot, state.spectrum_range_db = False, 50.0
+        driver.settle()
+
+
+def type_seed(driver, text: str) -> None:
+    from imgui_bundle import imgui
+    driver.click('seed_input')          # focus the text field
+    io = imgui.get_io()
+    io.add_key_event(imgui.Key.mod_ctrl, True)
+    io.add_key_event(imgui.Key.a, True)
+    driver.frames(1)
+    io.add_key_event(imgui.Key.a, False)
+    io.add_key_event(imgui.Key.mod_ctrl, False)
+    driver.frames(1)
+    driver.type_text(text)
+    driver.key(imgui.Key.enter)
+    driver.mouse = (-1.0, -1.0)
+    driver.frames(1)
+
+
+def test_large_seeds_are_exact_or_refused(driver):
+    viz = driver.viz
+    type_seed(driver, str(MAX_SEED))
+    driver.settle()
+    assert viz.state.seed == float(MAX_SEED) and viz.result.error is None
+    assert viz.result.args.seed == MAX_SEED
+    type_seed(driver, '5000000000')
+    driver.settle()
+    assert viz.state.seed == float(MAX_SEED), 'refused, not wrapped to 705032704'
+    assert 'from 0 to 4294967295' in viz.latent_widget.seed_error
+    screenshot(driver, 'seed-refused')
+    type_seed(driver, '7')
+    assert viz.state.seed == 7.0 and viz.latent_widget.seed_error == ''
+
+
+def test_seed_drag_moves_at_large_seeds_and_agrees_with_the_seed(driver):
+    viz = driver.viz
+    viz.state.seed = 4_000_000_000.0
+    driver.frames(1)
+    driver.drag('seed_drag', 50, steps=5)
+    moved = viz.state.seed - 4_000_000_000.0
+    assert 0.2 < moved < 1.0, moved                  # about 50 screen units x 0.01 seeds
+    viz.state.seed = 0.0
+    driver.settle()
+
+
+@pytest.mark.parametrize('start, key, expected', [(3.5, 'left', 3.0), (3.5, 'right', 4.0), (3.0, 'left', 2.0),
+                                                   (0.2, 'left', 0.0), (0.0, 'left', 0.0)])
+def test_arrow_keys_step_to_the_neighbouring_whole_seed(driver, start, key, expected):
+    from imgui_bundle import imgui
+    viz = driver.viz
+    viz.state.seed = start
+    driver.key(imgui.Key.left_arrow if key == 'left' else imgui.Key.right_arrow)
+    assert viz.state.seed == expected
+
+
+def test_a_drag_moves_the_seed_by_the_pointer_motion_after_the_press_only(driver):
+    """The motion that arrives together with the press (a fast flick-and-click) is not part of the drag."""
+    viz = driver.viz
+    viz.state.seed = 5.0
+    (x0, y0), (x1, y1) = viz.item_rects['image']
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    driver.mouse = centre
+    driver.frames(2)                                 # resting over the image
+    driver.mouse = (centre[0] + 30, centre[1])
+    driver.button_down = True                        # moved 30 units and pressed in the same frame
+    driver.frames(1)
+    assert viz.state.seed == 5.0, 'the motion before the press counted as a drag'
+    driver.mouse = (centre[0] + 50, centre[1])
+    driver.frames(1)
+    assert viz.state.seed == pytest.approx(5.0 + 20 / 100.0)
+    driver.button_down = False
+    driver.frames(1)
+    viz.state.seed = 0.0
+    driver.mouse = (-1.0, -1.0)
+    driver.settle()
+
+
+def test_a_w_of_the_wrong_size_is_refused_without_loaded(driver, tmp_path):
+    viz = driver.viz
+    widget = viz.capture_widget
+    path = tmp_path / 'w.npy'
+    np.save(path, np.zeros([3, 5], np.float32))
+    widget.message = ''
+    widget.load(str(path))
+    assert 'shape [3, 5]' in widget.error and widget.message == '' and viz.state.w is None
+    network = viz.result.a.network
+    np.save(path, np.full([network.num_ws, network.w_dim], 0.1, np.float32))
+    widget.load(str(path))
+    assert widget.error == '' and widget.message.startswith('Loaded')
+    assert len(viz.state.w) == network.num_ws * network.w_dim
+    viz.state.w = None
+    driver.settle()
