@@ -204,3 +204,73 @@ def test_a_w_of_the_wrong_size_is_refused_without_loaded(driver, tmp_path):
     assert len(viz.state.w) == network.num_ws * network.w_dim
     viz.state.w = None
     driver.settle()
+
+
+def point_on_pixel(driver, x: int, y: int) -> tuple[float, float]:
+    """Screen point at the centre of image pixel (x, y)."""
+    from gui_utils.draw import image_rect
+    viz = driver.viz
+    area_pos, area_size = viz.image_area
+    zoom = viz.current_zoom(area_size)
+    (x0, y0), _ = image_rect((viz.texture.width, viz.texture.height), area_pos, area_size, zoom, viz.state.pan)
+    return x0 + (x + 0.5) * zoom, y0 + (y + 0.5) * zoom
+
+
+def test_pixel_readout_shows_what_the_renderer_returned(driver):
+    viz = driver.viz
+    driver.mouse = point_on_pixel(driver, 10, 20)
+    driver.frames(2)
+    values = viz.result.a.readout[:, 20, 10]
+    assert viz.pixel_readout.startswith('x 10  y 20')
+    for channel, value in zip(viz.result.a.readout_channels, values):
+        assert f'ch {channel}: {value:.5g}' in viz.pixel_readout
+    layer = viz.result.a.layers[3]
+    viz.state.layer, viz.state.channel_base = layer.name, 5
+    driver.settle()
+    height, width = layer.shape[2:]
+    driver.mouse = point_on_pixel(driver, width - 1, 0)
+    driver.frames(2)
+    assert viz.result.a.readout_channels == (5, 6, 7) and viz.result.a.readout.shape == (3, height, width)
+    expected = viz.result.a.readout[:, 0, width - 1]
+    assert viz.pixel_readout.startswith(f'x {width - 1}  y 0') and f'ch 7: {expected[2]:.5g}' in viz.pixel_readout
+    screenshot(driver, 'pixel-readout')
+    driver.mouse = (-1.0, -1.0)
+    driver.frames(1)
+    assert viz.pixel_readout == ''
+
+
+def test_channel_statistics_and_bounds_follow_the_layer(driver):
+    viz = driver.viz
+    layer = viz.result.a.layers[3]
+    viz.state.layer = layer.name
+    with section(driver, 'Layers and FFT'):
+        driver.settle()
+        stats = viz.result.a.channel_stats
+        planes = viz.result.a.readout.astype(np.float64)
+        assert [row['channel'] for row in stats] == list(viz.result.a.readout_channels)
+        np.testing.assert_allclose([row['mean'] for row in stats], planes.mean(axis=(1, 2)))
+        np.testing.assert_allclose([row['max'] for row in stats], planes.max(axis=(1, 2)))
+        assert 'channel_stats' in viz.item_rects
+        viz.state.channel_base = 10 ** 6                 # typed far beyond the layer
+        driver.frames(2)
+        assert viz.state.channel_base == layer.shape[1] - 3
+        screenshot(driver, 'layers')
+    viz.state.layer, viz.state.channel_base = None, 0
+    driver.settle()
+
+
+def test_spectrum_panel_draws_the_layers_cutoff_and_nyquist(driver):
+    viz = driver.viz
+    layer = viz.result.a.layers[5]
+    viz.state.layer = layer.name
+    with section(driver, 'Spectrum'):
+        viz.state.spectrum_plot = True
+        driver.settle()
+        driver.frames(1)
+        widget = next(w for title, w, _ in viz.sections if title == 'Spectrum')
+        assert widget.lines == dict(cutoff=pytest.approx(layer.cutoff / layer.sampling_rate), nyquist=0.5)
+        assert {'spectrum_heat_map', 'spectrum_colour_bar', 'spectrum_profile'} <= set(viz.item_rects)
+        screenshot(driver, 'spectrum')
+        viz.state.spectrum_plot = False
+    viz.state.layer = None
+    driver.settle()

@@ -13,6 +13,7 @@ and messages from the renderer process (which posts an empty GLFW event) wake it
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Optional
 
@@ -20,7 +21,7 @@ import numpy as np
 from imgui_bundle import imgui
 
 from gui_utils import layout
-from gui_utils.draw import draw_texture, fit_zoom, step_zoom
+from gui_utils.draw import draw_texture, fit_zoom, image_rect, step_zoom
 from gui_utils.gl_texture import Texture
 from gui_utils.imgui_context import ImGuiContext
 from gui_utils.window import Window
@@ -86,6 +87,7 @@ class Visualizer:
         self.texture: Optional[Texture] = None
         self.notice = ''                                  # App-level message (e.g. a bad dropped file).
         self.item_rects: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}  # For tests.
+        self.pixel_readout = ''    # What the readout under the image says this frame.
         self.last_pixels: Optional[np.ndarray] = None     # Framebuffer read back at the end of a frame.
         self.read_back = False                            # Read the framebuffer back at the next frame.
         self.frame_count = 0
@@ -310,6 +312,7 @@ class Visualizer:
             self._mouse(zoom)
             if self.texture is not None:
                 draw_texture(self.texture, area_pos, area_size, self.current_zoom(area_size), self.state.pan)
+            self._pixel_readout(area_pos, area_size, zoom)
             self._progress_overlay(area_pos, area_size)
         finally:
             imgui.end_child()
@@ -335,6 +338,42 @@ class Visualizer:
         elif dx:
             state.w = None
             state.seed = min(max(state.seed + dx / SEED_DRAG_PX, 0.0), float(MAX_SEED))
+
+    def hovered_pixel(self, area_pos: tuple[float, float], area_size: tuple[float, float],
+                      zoom: float) -> Optional[tuple[int, int]]:
+        """(x, y) of the image pixel under the mouse, or None when the mouse is not over the image."""
+        if self.texture is None or not imgui.is_item_hovered(imgui.HoveredFlags_.allow_when_overlapped_by_item):
+            return None
+        mouse = imgui.get_io().mouse_pos
+        (x0, y0), _ = image_rect((self.texture.width, self.texture.height), area_pos, area_size, zoom, self.state.pan)
+        x, y = math.floor((mouse.x - x0) / zoom), math.floor((mouse.y - y0) / zoom)
+        return (x, y) if 0 <= x < self.texture.width and 0 <= y < self.texture.height else None
+
+    def _pixel_readout(self, area_pos: tuple[float, float], area_size: tuple[float, float], zoom: float) -> None:
+        """Under the image: the pixel's coordinates and the values of the shown channels there (drawn over
+        the bottom of the image area, so nothing in the layout moves)."""
+        self.pixel_readout = ''
+        result = self.final_result
+        pixel = self.hovered_pixel(area_pos, area_size, zoom)
+        if pixel is None or result is None:
+            return
+        x, y = pixel
+        text = f'x {x}  y {y}   zoom {zoom:g}x'
+        part = result.a
+        if result.b is None and part.readout is not None and part.readout.shape[1:] == (
+                self.texture.height, self.texture.width):
+            values = '  '.join(f'ch {c}: {v:.5g}' for c, v in zip(part.readout_channels, part.readout[:, y, x]))
+            text += f'   {values}'
+        self.pixel_readout = text
+        draw_list = imgui.get_window_draw_list()
+        pad = layout.em(0.3)
+        size = imgui.calc_text_size(text)
+        bottom = area_pos[1] + area_size[1]
+        corner = imgui.ImVec2(area_pos[0] + pad, bottom - size.y - 3 * pad)
+        draw_list.add_rect_filled(corner, imgui.ImVec2(corner.x + size.x + 2 * pad, bottom - pad),
+                                  imgui.get_color_u32(imgui.ImVec4(0, 0, 0, 0.7)))
+        draw_list.add_text(imgui.ImVec2(corner.x + pad, corner.y + pad), imgui.get_color_u32(imgui.ImVec4(1, 1, 1, 1)),
+                           text)
 
     def _progress_overlay(self, area_pos: tuple[float, float], area_size: tuple[float, float]) -> None:
         """A progress bar and a Cancel button over the top of the image while a long render runs."""

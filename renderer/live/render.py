@@ -351,6 +351,10 @@ class _Render:
             ('fft', synthesis_key, args.layer, selection, args.fft_beta),
             lambda: pictures.power_spectrum_db(source.float(), args.fft_beta)))
         part.stats = views.tensor_stats(tensor)
+        shown = views.readout(tensor, args)
+        if shown is not None:
+            part.readout, part.readout_channels = shown
+            part.channel_stats = views.channel_stats(*shown)
         if slot == 'A' and args.spectrum_plot:
             self.result.spectrum_db, self.result.spectrum_freqs, self.result.spectrum_profile_db = cache.memo(
                 ('plot', synthesis_key, args.layer, args.fft_beta),

@@ -142,6 +142,9 @@ class NetworkResult:
     network: Optional[NetworkDescription] = None  # None when it could not be loaded.
     layers: list[LayerInfo] = field(default_factory=list)   # Every layer of the network, input to output.
     stats: dict[str, float] = field(default_factory=dict)   # mean/std/min/max of the shown tensor.
+    channel_stats: list[dict[str, float]] = field(default_factory=list)  # Per shown channel: channel, mean, ...
+    readout: Optional[np.ndarray] = None        # float32 [c, H, W]: the shown channels' values (plain view only).
+    readout_channels: tuple[int, ...] = ()      # The channel number of each readout plane.
     eq_psnr_db: Optional[float] = None          # PSNR of the input transform (eq_measure / eq_error); inf = exact.
     notes: list[str] = field(default_factory=list)          # Things the user should know about this network.
     timings: dict[str, float] = field(default_factory=dict)  # Milliseconds per stage (cached ones too).

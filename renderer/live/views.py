@@ -60,6 +60,33 @@ def make_view(tensor: torch.Tensor, img: torch.Tensor, args: RenderArgs,
     return pictures.feature_view(selected, args.normalize, args.gain_db)
 
 
+MAX_READOUT_VALUES = 4 * 2 ** 20   # Values sent for the pixel readout (16 MB of float32) at most.
+
+
+def readout(tensor: torch.Tensor, args: RenderArgs) -> Optional[tuple[np.ndarray, tuple[int, ...]]]:
+    """The values behind the plain view, for the GUI's pixel readout: (float32 [c, H, W], channel numbers).
+
+    The image's channels, or the shown channels of a layer as computed (before normalisation and gain).
+    None for the FFT view, or when the values would exceed MAX_READOUT_VALUES."""
+    if args.fft:
+        return None
+    shown = range(tensor.shape[0]) if args.layer is None else pictures.shown_channels(
+        tensor.shape[0], args.channel_base, args.num_channels)
+    if len(shown) * tensor.shape[1] * tensor.shape[2] > MAX_READOUT_VALUES:
+        return None
+    values = tensor[shown.start:shown.stop].float().cpu().numpy()
+    return np.ascontiguousarray(values), tuple(shown)
+
+
+def channel_stats(values: np.ndarray, channels: tuple[int, ...]) -> list[dict[str, float]]:
+    """mean/std/min/max (float64) of each channel of values [c, H, W], with its channel number."""
+    rows = []
+    for channel, plane in zip(channels, values.astype(np.float64)):
+        rows.append(dict(channel=channel, mean=float(plane.mean()), std=float(plane.std()),
+                         min=float(plane.min()), max=float(plane.max())))
+    return rows
+
+
 def check_average_args(args: RenderArgs) -> int:
     """The seed of the averaged image; RequestError for arguments it cannot use."""
     if not 1 <= args.average_samples <= MAX_AVERAGE_SAMPLES:

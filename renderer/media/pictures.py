@@ -24,14 +24,19 @@ def as_rgb(view: torch.Tensor) -> torch.Tensor:
     return view.expand(3, -1, -1) if view.shape[0] == 1 else view
 
 
-def select_channels(x: torch.Tensor, base: int, count: int) -> torch.Tensor:
-    """Channels [base, base + count) of x [C, H, W], base clamped so that `count` channels exist."""
+def shown_channels(channels: int, base: int, count: int) -> range:
+    """The channels [base, base + count) of a tensor with `channels`, base clamped so that `count` exist."""
     if count not in (1, 3):
         raise RequestError(f'num_channels must be 1 or 3, got {count}')
-    channels = x.shape[0]
     count = min(count, channels)
     base = min(max(int(base), 0), channels - count)
-    return x[base:base + count]
+    return range(base, base + count)
+
+
+def select_channels(x: torch.Tensor, base: int, count: int) -> torch.Tensor:
+    """Channels [base, base + count) of x [C, H, W], base clamped so that `count` channels exist."""
+    shown = shown_channels(x.shape[0], base, count)
+    return x[shown.start:shown.stop]
 
 
 def feature_view(x: torch.Tensor, normalize: bool, gain_db: float) -> torch.Tensor:
