@@ -134,17 +134,29 @@ class Latents:
         return ws_from_seeds(G, seeds, self.truncation_psi, self.truncation_cutoff, self.class_idx)
 
 
-def blended_ws(G: torch.nn.Module, seed: float, latents: Latents = Latents()) -> torch.Tensor:
-    """ws [1, num_ws, w_dim] of a fractional seed: w of floor(seed) blended linearly towards floor(seed) + 1."""
-    if not isinstance(seed, (int, float)) or not math.isfinite(seed):
-        raise RequestError(f'seed must be a finite number, got {seed!r}')
-    base = math.floor(seed)
-    frac = seed - base
-    check_seed(base)
-    if frac == 0:
-        return latents.ws(G, [base])
-    check_seed(base + 1)
-    return latents.ws(G, [base]).lerp(latents.ws(G, [base + 1]), frac)
+def blended_ws(G: torch.nn.Module, seed: float, latents: Latents = Latents(), seed_y: float = 0.0) -> torch.Tensor:
+    """ws [1, num_ws, w_dim] at a point (seed, seed_y) of the latent plane.
+
+    Grid point (i, j) is the seed (i + j * SEED_ROW_STEP) mod 2**32; between grid points the ws of the
+    four corners are blended bilinearly. With seed_y = 0 this is the 1-D blend of floor(seed) towards
+    floor(seed) + 1 (exactly the seed's ws at whole seeds)."""
+    for name, value in (('seed', seed), ('seed y', seed_y)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RequestError(f'{name} must be a finite number, got {value!r}')
+    x0, y0 = math.floor(seed), math.floor(seed_y)
+    fx, fy = seed - x0, seed_y - y0
+    check_seed(x0)
+    if not 0 <= y0 <= MAX_SEED:
+        raise RequestError(f'seed y must lie in [0, {MAX_SEED}], got {seed_y!r}')
+    total = None
+    for dx, dy, weight in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        if weight == 0:
+            continue
+        if dx:
+            check_seed(x0 + 1)
+        term = latents.ws(G, [(x0 + dx + (y0 + dy) * SEED_ROW_STEP) % (MAX_SEED + 1)]) * weight
+        total = term if total is None else total + term
+    return total
 
 
 def explicit_ws(G: torch.nn.Module, w: Sequence[float]) -> torch.Tensor:

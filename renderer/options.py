@@ -28,6 +28,7 @@ DIAGNOSTICS = {                                   # What each diagnostic view sh
 }
 
 MAX_SEED = 2 ** 32 - 1       # Seeds are numpy RandomState seeds: 0 <= seed < 2**32.
+SEED_ROW_STEP = 100          # The 2-D latent plane: grid point (x, y) is seed x + 100 y (as NVIDIA's visualizer).
 MAX_AVERAGE_SAMPLES = 1024   # Perturbed latents of one averaged image.
 MAX_SLICE_FRAMES = 4096      # Frames of one slice (the slice image is this many rows or columns).
 MIN_SLICE_FRAMES = 2

@@ -263,7 +263,8 @@ def test_spectrum_panel_draws_the_layers_cutoff_and_nyquist(driver):
     viz = driver.viz
     layer = viz.result.a.layers[5]
     viz.state.layer = layer.name
-    with section(driver, 'Spectrum'):
+    # Close the two open sections (toggled like any other) so that the plots fit on the pane.
+    with section(driver, 'Network'), section(driver, 'Latent'), section(driver, 'Spectrum'):
         viz.state.spectrum_plot = True
         driver.settle()
         driver.frames(1)
@@ -273,4 +274,39 @@ def test_spectrum_panel_draws_the_layers_cutoff_and_nyquist(driver):
         screenshot(driver, 'spectrum')
         viz.state.spectrum_plot = False
     viz.state.layer = None
+    driver.settle()
+
+
+def test_drag_in_the_image_moves_across_the_latent_plane_and_snap_rounds(driver):
+    import torch
+
+    from renderer import load_network
+    from renderer.generation import blended_ws
+    viz = driver.viz
+    viz.state.seed, viz.state.seed_y = 2.0, 0.0
+    driver.settle()
+    (x0, y0), (x1, y1) = viz.item_rects['image']
+    start = ((x0 + x1) / 2, (y0 + y1) / 2)
+    driver.mouse = start
+    driver.frames(2)
+    driver.button_down = True
+    driver.frames(1)
+    for i in range(1, 5):
+        driver.mouse = (start[0] + 10 * i, start[1] + 5 * i)
+        driver.frames(1)
+    driver.button_down = False
+    driver.settle()
+    assert viz.state.seed == pytest.approx(2.4) and viz.state.seed_y == pytest.approx(0.2)
+    G = load_network(viz.state.network)
+    expected = blended_ws(G, viz.state.seed, seed_y=viz.state.seed_y)[0].numpy()
+    np.testing.assert_allclose(viz.result.ws, expected, rtol=1e-5, atol=1e-6)
+    assert viz.result.args.seed_y == viz.state.seed_y
+    screenshot(driver, 'latent-plane')
+    driver.mouse = (-1.0, -1.0)
+    driver.click('snap')
+    assert (viz.state.seed, viz.state.seed_y) == (2.0, 0.0)
+    viz.state.seed_y = 1.0
+    driver.settle()
+    torch.testing.assert_close(torch.from_numpy(viz.result.ws), blended_ws(G, 2.0, seed_y=1.0)[0])
+    viz.state.seed_y = 0.0
     driver.settle()

@@ -52,8 +52,9 @@ MAX_RECENT = 10
 FRAME_HISTORY = 240    # Frame times kept for the performance plot.
 HELP = (
     ('Left / Right', 'previous / next seed'),
+    ('Up / Down', 'previous / next row of seeds (the latent plane)'),
     ('Ctrl+S or F12', 'capture the image (PNG + args JSON + w .npy)'),
-    ('Drag in image', 'change the latent, or pan (see "Drag pans")'),
+    ('Drag in image', 'move across the latent plane (x: seed, y: row), or pan (see "Drag pans")'),
     ('Mouse wheel', 'zoom in / out in whole steps'),
     ('Double-click image', 'fit to window'),
     ('Drop a .pkl / .pt', 'open that network'),
@@ -335,9 +336,10 @@ class Visualizer:
         dx, dy = io.mouse_delta.x, io.mouse_delta.y
         if state.drag_pans:
             state.pan = (state.pan[0] + dx, state.pan[1] + dy)
-        elif dx:
+        elif dx or dy:    # Across the latent plane: right = next seed, down = next row of seeds.
             state.w = None
             state.seed = min(max(state.seed + dx / SEED_DRAG_PX, 0.0), float(MAX_SEED))
+            state.seed_y = min(max(state.seed_y + dy / SEED_DRAG_PX, 0.0), float(MAX_SEED))
 
     def hovered_pixel(self, area_pos: tuple[float, float], area_size: tuple[float, float],
                       zoom: float) -> Optional[tuple[int, int]]:
@@ -419,6 +421,10 @@ class Visualizer:
             if imgui.is_key_pressed(key):
                 state.w = None
                 state.seed = next_seed(state.seed, step)
+        for key, step in ((imgui.Key.up_arrow, -1), (imgui.Key.down_arrow, 1)):
+            if imgui.is_key_pressed(key):
+                state.w = None
+                state.seed_y = next_seed(state.seed_y, step)
         if imgui.is_key_pressed(imgui.Key.f12) or (io.key_ctrl and imgui.is_key_pressed(imgui.Key.s)):
             self.capture_widget.capture_image()
 

@@ -21,6 +21,7 @@ class VizState:
     network: str = ''                            # '' = the built-in demo network.
     # Latent.
     seed: float = 0.0
+    seed_y: float = 0.0                          # Second axis of the latent plane (see RenderArgs).
     w: Optional[tuple[float, ...]] = None        # Loaded w (.npy); overrides the seed while set.
     class_idx: Optional[int] = None              # Class of a conditional network (None = class 0).
     animate_seed: bool = False

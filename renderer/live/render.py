@@ -429,7 +429,7 @@ def compute_ws(G: torch.nn.Module, args: RenderArgs) -> torch.Tensor:
     if args.w is not None:
         ws = explicit_ws(G, args.w)
     else:
-        ws = blended_ws(G, args.seed, latents)
+        ws = blended_ws(G, args.seed, latents, args.seed_y)
     if args.mix_seed is not None and args.mix_layers:
         ws = mix_styles(G, ws, args.mix_seed, args.mix_layers, latents)
     return ws

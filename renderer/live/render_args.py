@@ -36,6 +36,7 @@ class RenderArgs:
     network: str = ''                           # Path or http(s) URL; '' = the built-in demo network.
     # Latent.
     seed: float = 0.0                           # Seed; a fraction blends w of floor(seed) and floor(seed) + 1.
+    seed_y: float = 0.0                         # Second latent axis: row j holds seeds + j * SEED_ROW_STEP.
     w: Optional[tuple[float, ...]] = None       # Explicit w, flattened [w_dim] or [num_ws * w_dim]; overrides seed.
     class_idx: Optional[int] = None             # Class of a conditional network (None: class 0).
     truncation_psi: float = 1.0                 # Truncation towards w_avg: 1 = none, 0 = the mean image.

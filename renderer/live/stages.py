@@ -37,7 +37,7 @@ def network_key(source: str, args: RenderArgs) -> tuple:
 
 
 def ws_key(source: str, args: RenderArgs) -> tuple:
-    latent = ('w', args.w) if args.w is not None else ('seed', args.seed)
+    latent = ('w', args.w) if args.w is not None else ('seed', args.seed, args.seed_y)
     mixing = (args.mix_seed, args.mix_layers) if args.mix_seed is not None and args.mix_layers else None
     return ('ws', network_key(source, args), latent, args.class_idx, args.truncation_psi, args.truncation_cutoff,
             mixing)

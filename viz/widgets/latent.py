@@ -1,4 +1,4 @@
-"""Seed input, fractional seed drag and seed animation."""
+"""Seed input, fractional seed drag, the 2-D latent plane (seed, seed y) with Snap, and seed animation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 from imgui_bundle import imgui
 
 from gui_utils import layout
-from renderer.options import MAX_SEED
+from renderer.options import MAX_SEED, SEED_ROW_STEP
 
 SEED_DRAG_SPEED = 0.01   # Seeds per screen unit of drag on the "Seed (drag)" field.
 
@@ -21,6 +21,7 @@ class LatentWidget:
         state = self.viz.state
         self._seed_input(state)
         self._seed_drag(state)
+        self._plane(state)
         self._class_selector()
         self._class_selector()
         _, state.animate_seed = imgui.checkbox('Animate', state.animate_seed)
@@ -58,6 +59,25 @@ class LatentWidget:
         if changed and delta:
             state.w = None
             state.seed = min(max(state.seed + delta, 0.0), float(MAX_SEED))
+
+    def _plane(self, state) -> None:
+        """The second axis of the latent plane (drag in the image moves along both) and Snap."""
+        layout.label('Seed y')
+        width = layout.value_width() - layout.em(layout.BUTTON_WIDTH_EM) - imgui.get_style().item_spacing.x
+        with layout.item_width(width):
+            changed, value = imgui.input_double('##Seed y', state.seed_y, 1.0, 10.0, '%.3f')
+        self.viz.record('seed_y_input')
+        if changed:
+            state.w = None
+            state.seed_y = min(max(value, 0.0), float(MAX_SEED))
+        imgui.same_line()
+        with layout.disabled(state.seed.is_integer() and state.seed_y.is_integer()):
+            if layout.small_button('Snap'):
+                state.seed, state.seed_y = float(round(state.seed)), float(round(state.seed_y))
+        self.viz.record('snap')
+        x, y = math.floor(state.seed), math.floor(state.seed_y)
+        layout.dim_text(f'grid seed {(x + y * SEED_ROW_STEP) % (MAX_SEED + 1)} at ({x}, {y}); '
+                        f'rows are {SEED_ROW_STEP} seeds apart')
 
     def _class_selector(self) -> None:
         """The class of a conditional network, kept when the seed changes."""
