@@ -15,3 +15,32 @@ def dies_mid_message(requests: Connection, results: Connection, prefix: str) -> 
     block.close()
     os.write(results.fileno(), struct.pack('!i', 300_000) + b'\0' * 1000)   # Header and a fraction of the payload.
     os._exit(3)
+
+
+HANG_PREFIX = 'hang://'
+
+
+def hangs_without_safe_points(requests: Connection, results: Connection, prefix: str) -> None:
+    """The real worker protocol, but a network named hang://... blocks forever inside one stage (as a call
+    into C that never returns would), never looking at cancellation; other requests get a small image."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from renderer.live import process
+    from renderer.live.control import RenderControl
+    from renderer.live.render_args import RenderResult
+    inbox, outbox = process._Inbox(requests), process._Outbox(results, prefix)   # noqa: SLF001 (the protocol)
+    needed = lambda args: {('stuck', args.network)}                               # noqa: E731
+    threading.Thread(target=process._heartbeat, args=(inbox, outbox, lambda: needed), daemon=True).start()  # noqa: SLF001
+    while (request := inbox.next_request()) is not None:
+        request_id, args = request
+        control = RenderControl()
+        outbox.started(request_id)
+        if args.network.startswith(HANG_PREFIX):
+            with control.stage(('stuck', args.network), 'stuck'):
+                inbox.running = (request_id, control)
+                while True:
+                    time.sleep(3600)
+        outbox.result(RenderResult(request_id=request_id, args=args, image=np.full((4, 4, 3), 7, np.uint8)))

@@ -166,6 +166,7 @@ def dripping_url():
 
 
 def test_a_hanging_download_is_given_up_when_the_user_switches_network(dripping_url):
+    """The download reports progress as bytes drip in, so switching network cancels it there, without a restart."""
     renderer = AsyncRenderer(stop_deadline_s=3.0)
     try:
         renderer.set_args(RenderArgs(network=dripping_url))
@@ -174,8 +175,8 @@ def test_a_hanging_download_is_given_up_when_the_user_switches_network(dripping_
         assert renderer.restarts == 0 and renderer.is_busy
         renderer.set_args(RenderArgs(network=''))                  # the user opens the demo instead
         results = poll(renderer, lambda rs: any(r.image is not None for r in rs), timeout_s=180)
-        assert any(r.error_kind == ERROR_CRASH and 'did not respond' in r.error for r in results)
-        assert renderer.restarts == 1 and results[-1].args.network == '' and results[-1].error is None
+        assert not any(r.error_kind == ERROR_CRASH for r in results)
+        assert renderer.restarts == 0 and results[-1].args.network == '' and results[-1].error is None
     finally:
         renderer.close()
 
@@ -187,6 +188,29 @@ def test_cancel_gets_out_of_a_hanging_download(dripping_url):
         poll(renderer, lambda _: renderer._running_id == 1)
         renderer.cancel()
         results = poll(renderer, lambda rs: any(r.cancelled for r in rs), timeout_s=60)
-        assert results[-1].cancelled and not renderer.is_busy and renderer.restarts == 1
+        assert results[-1].cancelled and not renderer.is_busy and renderer.restarts == 0   # cancelled, not killed
+    finally:
+        renderer.close()
+
+
+def test_a_worker_stuck_without_safe_points_is_replaced_when_not_needed():
+    """The watchdog: while the stuck stage is still wanted the worker is left alone (its heartbeat goes on);
+    once the user wants something else, or cancels, it is replaced after the deadline."""
+    stuck = fault_workers.HANG_PREFIX + 'a'
+    renderer = AsyncRenderer(stop_deadline_s=2.0, worker_main=fault_workers.hangs_without_safe_points)
+    try:
+        renderer.set_args(RenderArgs(network=stuck))
+        poll(renderer, lambda _: renderer._running_id == 1)
+        time.sleep(3.0)
+        assert renderer.restarts == 0 and renderer.is_busy
+        renderer.set_args(RenderArgs(network='fine'))
+        results = poll(renderer, lambda rs: any(r.image is not None for r in rs), timeout_s=60)
+        assert any(r.error_kind == ERROR_CRASH and 'did not respond' in r.error for r in results)
+        assert renderer.restarts == 1 and results[-1].args.network == 'fine'
+        renderer.set_args(RenderArgs(network=fault_workers.HANG_PREFIX + 'b'))
+        poll(renderer, lambda _: renderer._running_id == 3)
+        renderer.cancel()
+        results = poll(renderer, lambda rs: any(r.cancelled for r in rs), timeout_s=60)
+        assert renderer.restarts == 2 and results[-1].cancelled and not renderer.is_busy   # replaced, as cancelled
     finally:
         renderer.close()

@@ -15,17 +15,19 @@ All failures raise `NetworkLoadError` with the file (or URL) first in the messag
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import inspect
 import math
 import warnings
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
 from renderer.errors import NetworkLoadError
+from renderer.io.arch_limits import ConstructionGuard, check_argument_bounds, check_structure
+from renderer.io.pickle_vm import describe
 from renderer.io.safe_unpickle import PersistentRecord
 from renderer.networks import stylegan2, stylegan3
 from renderer.networks.layers import MappingNetwork
@@ -33,7 +35,9 @@ from renderer.networks.layers import MappingNetwork
 GENERATORS: dict[str, type] = {'stylegan3': stylegan3.Generator, 'stylegan2': stylegan2.Generator}
 POSITIONAL_ARGS = ('z_dim', 'c_dim', 'w_dim', 'img_resolution', 'img_channels')  # Generator's positional order.
 _MAX_PROBLEMS_SHOWN = 12
-_MAX_DEPTH = 32
+_MAX_DEPTH = 32                # Nesting of plain values (to_plain) and of the module tree.
+MAX_PLAIN_VALUES = 100_000     # Values to_plain visits (shared sub-structures count each time they are reached).
+MAX_MODULE_PATHS = 10_000      # Sub-module paths of one network object (published: about 100).
 
 
 class NetworkMismatchWarning(UserWarning):
@@ -106,33 +110,67 @@ def config_name(architecture: str, init_kwargs: Mapping[str, Any]) -> str:
     return architecture
 
 
-def to_plain(obj: Any, what: str, strict: bool = True, _depth: int = 0) -> Any:
+def to_plain(obj: Any, what: str, strict: bool = True, max_values: int = MAX_PLAIN_VALUES) -> Any:
     """Recursively convert to JSON-able values: dict subclasses -> dict, tuples -> lists, numpy -> Python.
 
-    strict: other values raise ValueError; otherwise they become their repr.
+    strict: other values raise ValueError; otherwise they become a short description. Nesting deeper
+    than 32 levels, or more than `max_values` values visited (shared sub-structures count each time),
+    raise ValueError.
     """
-    if _depth > _MAX_DEPTH:
-        raise ValueError(f'{what} is nested too deeply')
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray) and obj.dtype.kind in 'biuf' and obj.size <= 4096:
-        return obj.tolist()
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if not isinstance(k, str):
-                if strict:
-                    raise ValueError(f'{what} has a non-string key {k!r:.40}')
-                k = repr(k)
-            out[k] = to_plain(v, f'{what}.{k}', strict, _depth + 1)
-        return out
-    if isinstance(obj, (list, tuple, torch.Size)):
-        return [to_plain(v, f'{what}[{i}]', strict, _depth + 1) for i, v in enumerate(obj)]
-    if strict:
-        raise ValueError(f'{what} holds a {type(obj).__name__}, expected plain numbers, strings, lists or dicts')
-    return repr(obj)[:200]
+    return _Plain(what, strict, max_values).convert(obj, 0)
+
+
+class _Plain:
+    """One to_plain conversion: the work budget, and the path to the current value (for messages)."""
+
+    def __init__(self, what: str, strict: bool, max_values: int):
+        self.what, self.strict, self.left, self.max_values = what, strict, max_values, max_values
+        self.trail: list[Any] = []
+
+    def where(self) -> str:
+        parts = [f'.{p[:40]}' if isinstance(p, str) else f'[{p}]' for p in self.trail[:6]]
+        return self.what + ''.join(parts) + ('...' if len(self.trail) > 6 else '')
+
+    def convert(self, obj: Any, depth: int) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            raise ValueError(f'{self.what} holds too many values (more than {self.max_values}, counting repeats of '
+                             f'shared parts)')
+        if depth > _MAX_DEPTH:
+            raise ValueError(f'{self.where()} is nested too deeply')
+        if obj is None or type(obj) in (bool, int, float, str):
+            return obj
+        if isinstance(obj, (bool, int, float, str)):   # Subclasses (e.g. an int subclass) become the plain type.
+            return (bool if isinstance(obj, bool) else int if isinstance(obj, int) else
+                    float if isinstance(obj, float) else str)(obj)
+        if isinstance(obj, np.generic) and obj.dtype.kind in 'biuf':
+            return obj.item()
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in 'biuf' and obj.size <= 4096:
+            self.left -= obj.size
+            return obj.tolist()
+        if isinstance(obj, dict):
+            out = {}
+            for k, v in obj.items():
+                if not isinstance(k, str):
+                    if self.strict:
+                        raise ValueError(f'{self.where()} has a non-string key {describe(k)}')
+                    k = describe(k)
+                self.trail.append(k)
+                out[k] = self.convert(v, depth + 1)
+                self.trail.pop()
+            return out
+        if isinstance(obj, (list, tuple, torch.Size)):
+            out = []
+            for i, v in enumerate(obj):
+                self.trail.append(i)
+                out.append(self.convert(v, depth + 1))
+                self.trail.pop()
+            return out
+        if self.strict:
+            raise ValueError(f'{self.where()} holds {describe(obj)}, expected plain numbers, strings, lists or dicts')
+        if isinstance(obj, torch.Tensor) and obj.numel() <= 16:
+            return repr(obj)[:200]
+        return describe(obj)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -165,7 +203,7 @@ def check_kwargs(architecture: str, kwargs: Mapping[str, Any], source: str) -> N
         value = kwargs[name]
         lowest = 0 if name in ('z_dim', 'c_dim') else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-            raise NetworkLoadError(f'{source}: constructor argument {name}={value!r:.40} must be an integer '
+            raise NetworkLoadError(f'{source}: constructor argument {name}={describe(value)} must be an integer '
                                    f'>= {lowest}')
     synthesis, mapping = accepted_kwargs(architecture)
     unknown = sorted(set(kwargs) - set(POSITIONAL_ARGS) - {'mapping_kwargs'} - synthesis)
@@ -174,7 +212,9 @@ def check_kwargs(architecture: str, kwargs: Mapping[str, Any], source: str) -> N
         raise NetworkLoadError(f'{source}: mapping_kwargs is a {type(mapping_kwargs).__name__}, expected a dict')
     unknown += [f'mapping_kwargs.{n}' for n in sorted(set(mapping_kwargs) - mapping)]
     if unknown:
-        raise NetworkLoadError(f'{source}: unknown {architecture} constructor argument(s) {", ".join(unknown)}')
+        raise NetworkLoadError(f'{source}: unknown {architecture} constructor argument(s) '
+                               f'{", ".join(n[:60] for n in unknown[:20])}')
+    check_argument_bounds(architecture, kwargs, source)
 
 
 def record_kwargs(record: PersistentRecord, architecture: str, source: str) -> dict:
@@ -232,7 +272,8 @@ def _fill_from_file(kwargs: dict, record: PersistentRecord, architecture: str) -
     else:
         synthesis = record.state.get('_modules', {}).get('synthesis')
         names = list(synthesis.state.get('_modules', {})) if isinstance(synthesis, PersistentRecord) else []
-        first_layer = next((f'synthesis.{n}' for n in names if n.startswith('L0_')), 'synthesis.L0')
+        first_layer = next((f'synthesis.{n}' for n in names if isinstance(n, str) and n.startswith('L0_')),
+                           'synthesis.L0')
         ours = inspect.signature(stylegan3.SynthesisLayer).parameters
     try:
         value = _state_attr(record, first_layer, 'conv_clamp')
@@ -245,7 +286,7 @@ def _fill_from_file(kwargs: dict, record: PersistentRecord, architecture: str) -
 def detect_architecture(record: PersistentRecord, source: str, key: str) -> str:
     """'stylegan3' or 'stylegan2', from the class names of the synthesis network's children."""
     if record.class_name != 'Generator':
-        raise NetworkLoadError(f"{source}: '{key}' is a {record.class_name!r} object, not a generator "
+        raise NetworkLoadError(f"{source}: '{key}' is a {record.class_name[:80]!r} object, not a generator "
                                f"(expected class 'Generator')")
     modules = record.state.get('_modules')
     if not isinstance(modules, dict):
@@ -265,36 +306,41 @@ def detect_architecture(record: PersistentRecord, source: str, key: str) -> str:
         return 'stylegan3'
     if child_class('b4') == 'SynthesisBlock':
         return 'stylegan2'
+    names = ', '.join(str(n)[:40] for n in list(children)[:20]) + (', ...' if len(children) > 20 else '')
     raise NetworkLoadError(f"{source}: unknown generator structure in '{key}': the synthesis network has neither "
                            f"a SynthesisInput 'input' (StyleGAN3) nor a SynthesisBlock 'b4' (StyleGAN2); children: "
-                           f"{', '.join(map(str, children)) or 'none'}")
+                           f"{names or 'none'}")
 
 
 # ----------------------------------------------------------------------------------------------
 # Building and filling our modules.
 
-class _SkipRandomInit(TorchFunctionMode):
-    """Inside: torch.randn / torch.rand return uninitialised tensors (every value is overwritten from the file)."""
+def build_generator(architecture: Any, kwargs: dict, source: str,
+                    file_tensors: Mapping[str, 'TensorEntry']) -> torch.nn.Module:
+    """Our Generator for (architecture, kwargs) with uninitialised weights; the global RNG is left untouched.
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Optional[dict] = None) -> Any:
-        kwargs = dict(kwargs or {})
-        if func is torch.randn or func is torch.rand:
-            kwargs.pop('generator', None)
-            return torch.empty(*args, **kwargs)
-        return func(*args, **kwargs)
-
-
-def build_generator(architecture: str, kwargs: dict, source: str) -> torch.nn.Module:
-    """Our Generator for (architecture, kwargs) with uninitialised weights; the global RNG is left untouched."""
-    if architecture not in GENERATORS:
-        raise NetworkLoadError(f'{source}: unknown architecture {architecture!r} (known: {", ".join(GENERATORS)})')
+    Before anything is built, the arguments are checked (types, bounds, layer counts against
+    `file_tensors`); while it is built, allocations beyond `construction_limit` of the file's
+    tensor bytes are refused (renderer.io.arch_limits).
+    """
+    if not isinstance(architecture, str) or architecture not in GENERATORS:
+        raise NetworkLoadError(f'{source}: unknown architecture {describe(architecture)} '
+                               f'(known: {", ".join(GENERATORS)})')
     check_kwargs(architecture, kwargs, source)
+    check_structure(architecture, kwargs, file_tensors, source)
+    seen: dict[int, int] = {}
+    for _kind, t in file_tensors.values():
+        if t is not None:
+            seen[id(t)] = t.numel() * t.element_size()
+    guard = ConstructionGuard(sum(seen.values()), source)
     try:
-        with torch.random.fork_rng(devices=[]), _SkipRandomInit(), torch.no_grad():
+        with torch.random.fork_rng(devices=[]), guard, torch.no_grad():
             return GENERATORS[architecture](**kwargs)
+    except NetworkLoadError:
+        raise
     except Exception as e:  # Whatever the constructors make of arguments read from an untrusted file.
         raise NetworkLoadError(f'{source}: cannot build a {architecture} generator from the file\'s constructor '
-                               f'arguments ({type(e).__name__}: {e})') from e
+                               f'arguments ({type(e).__name__}: {str(e)[:300]})') from e
 
 
 TensorEntry = tuple[Optional[str], Optional[torch.Tensor]]  # (kind 'parameter' / 'buffer' or None, tensor or None)
@@ -312,38 +358,60 @@ def module_tensors(G: torch.nn.Module) -> tuple[dict[str, TensorEntry], dict[str
     return tensors, classes
 
 
+def walk_records(record: PersistentRecord, source: str) -> list[tuple[str, PersistentRecord]]:
+    """(dotted path, record) of a network object and every sub-module below it, breadth first.
+
+    Sub-module names must be strings and children network objects (or None); at most
+    MAX_MODULE_PATHS paths (a sub-module reached twice counts twice) and _MAX_DEPTH levels.
+    """
+    found: list[tuple[str, PersistentRecord]] = []
+    queue = collections.deque([('', record, 0)])
+    while queue:
+        path, rec, depth = queue.popleft()
+        found.append((path, rec))
+        if len(found) > MAX_MODULE_PATHS:
+            raise NetworkLoadError(f'{source}: more than {MAX_MODULE_PATHS} sub-modules (shared or repeated '
+                                   f'sub-modules?)')
+        children = rec.state.get('_modules')
+        if not isinstance(children, dict):
+            continue
+        for name, child in children.items():
+            if not isinstance(name, str):
+                raise NetworkLoadError(f'{source}: sub-module name {describe(name)} of {path or "<root>"} is not a '
+                                       f'string')
+            full = f'{path}.{name}' if path else name
+            if child is None:
+                continue
+            if not isinstance(child, PersistentRecord):
+                raise NetworkLoadError(f'{source}: sub-module {full[:200]} is {describe(child)}, not a network '
+                                       f'object')
+            if depth + 1 > _MAX_DEPTH:
+                raise NetworkLoadError(f'{source}: module tree nested too deeply at {full[:200]}')
+            queue.append((full, child, depth + 1))
+    return found
+
+
 def record_tensors(record: PersistentRecord, source: str) -> tuple[dict[str, TensorEntry], dict[str, str]]:
     """The same as `module_tensors`, read from a published network object (walking `_modules`)."""
     tensors: dict[str, TensorEntry] = {}
     classes: dict[str, str] = {}
-    stack: list[tuple[str, PersistentRecord, int]] = [('', record, 0)]
-    while stack:
-        path, rec, depth = stack.pop()
+    for path, rec in walk_records(record, source):
         label = path or '<root>'
-        if depth > _MAX_DEPTH:
-            raise NetworkLoadError(f'{source}: module tree nested too deeply at {label}')
         classes[path] = rec.class_name
-        parts = {}
         for key in ('_parameters', '_buffers', '_modules'):
             value = rec.state.get(key)
             if not isinstance(value, dict):
-                raise NetworkLoadError(f'{source}: malformed state of {label} ({rec.class_name}): {key} is '
-                                       f'{"missing" if value is None else "a " + type(value).__name__}')
-            parts[key] = value
+                raise NetworkLoadError(f'{source}: malformed state of {label[:200]} ({rec.class_name[:80]}): {key} '
+                                       f'is {"missing" if value is None else describe(value)}')
         for kind, key in (('parameter', '_parameters'), ('buffer', '_buffers')):
-            for name, t in parts[key].items():
-                full = f'{path}.{name}' if path else str(name)
-                if not isinstance(name, str) or (t is not None and not isinstance(t, torch.Tensor)):
-                    raise NetworkLoadError(f'{source}: {kind} {full} is a {type(t).__name__}, expected a tensor')
+            for name, t in rec.state[key].items():
+                if not isinstance(name, str):
+                    raise NetworkLoadError(f'{source}: {kind} name {describe(name)} of {label[:200]} is not a string')
+                full = f'{path}.{name}' if path else name
+                if t is not None and type(t) not in (torch.Tensor, torch.nn.Parameter):
+                    raise NetworkLoadError(f'{source}: {kind} {full[:200]} is a {type(t).__name__}, expected a '
+                                           f'tensor')
                 tensors[full] = (kind, t)
-        for name, child in parts['_modules'].items():
-            full = f'{path}.{name}' if path else str(name)
-            if child is None:
-                continue
-            if not isinstance(name, str) or not isinstance(child, PersistentRecord):
-                raise NetworkLoadError(f'{source}: sub-module {full} is a {type(child).__name__}, '
-                                       f'not a network object')
-            stack.append((full, child, depth + 1))
     return tensors, classes
 
 
@@ -410,6 +478,30 @@ def assign_tensors(G: torch.nn.Module, file_tensors: Mapping[str, TensorEntry], 
             modules[path]._buffers[leaf] = t
 
 
+def check_values(G: torch.nn.Module, source: str) -> None:
+    """Refuse weights that make every image NaN: non-finite values, or input magnitudes that are not positive."""
+    problems = []
+    for name, t in [*G.named_parameters(), *G.named_buffers()]:
+        if t.is_floating_point() and not _all_finite(t.detach()):
+            bad = int((~torch.isfinite(t)).sum())
+            problems.append(f'{name} holds {bad} NaN or infinite value{"s" if bad > 1 else ""}')
+        elif name.endswith('magnitude_ema') and not bool((t > 0).all()):
+            problems.append(f'{name} is not positive ({float(t.min()):g})')
+    if problems:
+        more = f'; and {len(problems) - _MAX_PROBLEMS_SHOWN} more' if len(problems) > _MAX_PROBLEMS_SHOWN else ''
+        raise NetworkLoadError(f'{source}: the network cannot produce images: '
+                               f'{"; ".join(problems[:_MAX_PROBLEMS_SHOWN])}{more}')
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """A sum is finite when every value is (an overflowing sum is then settled by the exact test)."""
+    if t.device.type == 'cpu' and t.dtype in (torch.float32, torch.float64, torch.float16):
+        total = float(np.sum(t.numpy()))   # numpy: one thread, no thread-pool wake-up per small tensor.
+    else:
+        total = float(t.sum())
+    return math.isfinite(total) or bool(torch.isfinite(t).all())
+
+
 # Plain attributes that both implementations record and that decide the forward pass. Compared
 # after loading; a difference means our module would not compute what the file's code computed.
 _CHECKED_ATTRIBUTES = {
@@ -441,7 +533,7 @@ def attribute_mismatches(G: torch.nn.Module, record: PersistentRecord) -> list[s
     """Differences between the file's recorded forward-pass attributes and ours (see _CHECKED_ATTRIBUTES)."""
     modules = dict(G.named_modules(remove_duplicate=False))
     mismatches = []
-    for path, rec in _walk_records(record):
+    for path, rec in walk_records(record, '<file>'):
         module = modules.get(path)
         for attr in _CHECKED_ATTRIBUTES.get(rec.class_name, ()):
             if module is None or attr not in rec.state or attr not in vars(module):
@@ -455,22 +547,14 @@ def attribute_mismatches(G: torch.nn.Module, record: PersistentRecord) -> list[s
     return mismatches
 
 
-def _walk_records(record: PersistentRecord, path: str = '', depth: int = 0) -> Iterator[tuple[str, PersistentRecord]]:
-    yield path, record
-    children = record.state.get('_modules')
-    if depth < _MAX_DEPTH and isinstance(children, dict):
-        for name, child in children.items():
-            if isinstance(child, PersistentRecord):
-                yield from _walk_records(child, f'{path}.{name}' if path else str(name), depth + 1)
-
-
 def generator_from_record(record: PersistentRecord, source: str, key: str) -> torch.nn.Module:
     """Our Generator (eval mode, no grad) holding every tensor of a published network object."""
     architecture = detect_architecture(record, source, key)
-    kwargs = record_kwargs(record, architecture, source)
-    G = build_generator(architecture, kwargs, source)
     file_tensors, file_classes = record_tensors(record, source)
+    kwargs = record_kwargs(record, architecture, source)
+    G = build_generator(architecture, kwargs, source, file_tensors)
     assign_tensors(G, file_tensors, source, f"'{key}'", file_classes)
+    check_values(G, source)
     mismatches = attribute_mismatches(G, record)
     if mismatches:
         warnings.warn(f'{source}: {len(mismatches)} recorded attribute(s) of {key!r} differ from our module, images '

@@ -8,9 +8,12 @@ A file is a `torch.save` (zip container) of the dict
      'state_dict': {dotted tensor name: tensor},
      'metadata_json': JSON of the NetworkInfo (where it came from, training kwargs, ...)}
 
-and is read back with `torch.load(weights_only=True)`, which refuses anything
-but tensors and plain containers. Files are written to a temporary name and
-renamed into place (renderer.media.atomic), so a crash never leaves a half-written network.
+and is read back without torch.load, by our own reader of torch.save containers
+(renderer.io.torch_format), which accepts only tensors over exactly sized
+storage records and plain containers, and never allocates more than the file
+holds. The JSON fields are limited in length (MAX_JSON_CHARS) and nesting.
+Files are written to a temporary name and renamed into place
+(renderer.media.atomic), so a crash never leaves a half-written network.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ from typing import Any, BinaryIO, Union
 import torch
 
 from renderer.errors import NetworkLoadError
-from renderer.io.checkpoint import NetworkInfo, assign_tensors, build_generator, module_tensors, network_info, to_plain
-from renderer.io.safe_unpickle import _weights_only_reason
+from renderer.io.checkpoint import (
+    NetworkInfo,
+    assign_tensors,
+    build_generator,
+    check_values,
+    module_tensors,
+    network_info,
+    to_plain,
+)
+from renderer.io.pickle_vm import describe
+from renderer.io.torch_format import read_zip_container
 from renderer.media.atomic import atomic_path
 
 FORMAT_NAME = 'alias-free-viz-network'
 FORMAT_VERSION = 1
 ZIP_MAGIC = b'PK\x03\x04'
+MAX_JSON_CHARS = {'init_kwargs_json': 1 << 16, 'metadata_json': 1 << 20}
+_INFO_FIELDS = ('key', 'file_keys', 'has_discriminator', 'has_augment_pipe', 'training_set_kwargs', 'origin')
 
 
 def is_native(head: bytes) -> bool:
@@ -63,10 +77,18 @@ def save_network(G: torch.nn.Module, path: Union[str, os.PathLike]) -> None:
 
 
 def _json_field(payload: dict, key: str, source: str) -> dict:
+    text = payload.get(key)
+    if not isinstance(text, str):
+        raise NetworkLoadError(f'{source}: field {key!r} is missing or not a string')
+    if len(text) > MAX_JSON_CHARS[key]:
+        raise NetworkLoadError(f'{source}: field {key!r} holds {len(text)} characters, more than the '
+                               f'{MAX_JSON_CHARS[key]} allowed')
     try:
-        value = json.loads(payload[key])
-    except (KeyError, TypeError, ValueError) as e:
-        raise NetworkLoadError(f'{source}: field {key!r} is missing or not valid JSON ({e})') from None
+        value = to_plain(json.loads(text), key)
+    except RecursionError:
+        raise NetworkLoadError(f'{source}: field {key!r} is nested too deeply') from None
+    except ValueError as e:
+        raise NetworkLoadError(f'{source}: field {key!r} is not valid JSON of plain values ({str(e)[:200]})') from None
     if not isinstance(value, dict):
         raise NetworkLoadError(f'{source}: field {key!r} must hold a JSON object')
     return value
@@ -77,31 +99,28 @@ def load_native(file: BinaryIO, label: str, **info_overrides: Any) -> torch.nn.M
 
     `info_overrides` set fields of the resulting `G.info` (its `source` defaults to `label`).
     """
-    try:
-        payload = torch.load(file, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise NetworkLoadError(f'{label}: not a readable alias-free-viz network file '
-                               f'({_weights_only_reason(e)})') from None
+    payload = read_zip_container(file, label)
     if not isinstance(payload, dict) or payload.get('format') != FORMAT_NAME:
         raise NetworkLoadError(f'{label}: a torch.save file, but not an alias-free-viz network '
                                f'(expected format {FORMAT_NAME!r})')
     if payload.get('version') != FORMAT_VERSION:
-        raise NetworkLoadError(f'{label}: alias-free-viz network format version {payload.get("version")!r} is not '
-                               f'supported (this code reads version {FORMAT_VERSION})')
+        raise NetworkLoadError(f'{label}: alias-free-viz network format version {describe(payload.get("version"))} '
+                               f'is not supported (this code reads version {FORMAT_VERSION})')
     architecture = payload.get('architecture')
     kwargs = _json_field(payload, 'init_kwargs_json', label)
     metadata = _json_field(payload, 'metadata_json', label)
     state = payload.get('state_dict')
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and type(v) in (torch.Tensor, torch.nn.Parameter)
                                               for k, v in state.items()):
         raise NetworkLoadError(f'{label}: field state_dict must map tensor names to tensors')
-    G = build_generator(architecture, kwargs, label)
-    assign_tensors(G, {name: (None, t) for name, t in state.items()}, label, 'the network')
+    file_tensors = {name: (None, t) for name, t in state.items()}
+    G = build_generator(architecture, kwargs, label, file_tensors)
+    assign_tensors(G, file_tensors, label, 'the network')
+    check_values(G, label)
     G = G.eval().requires_grad_(False)
     try:
         G.info = NetworkInfo.from_module(G, **{
-            **{k: v for k, v in metadata.items() if k in ('key', 'file_keys', 'has_discriminator', 'has_augment_pipe',
-                                                           'training_set_kwargs', 'origin')},
+            **{k: v for k, v in metadata.items() if k in _INFO_FIELDS},
             'source': label, 'format': 'native', **info_overrides})
     except TypeError as e:
         raise NetworkLoadError(f'{label}: malformed metadata ({e})') from None
