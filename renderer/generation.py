@@ -26,7 +26,7 @@ import torch
 
 from renderer.errors import RequestError
 from renderer.networks.precision import unsupported_reason, used_precision
-from renderer.options import MAX_SEED, NOISE_MODES, PRECISION_FLOOR_DB, PRECISIONS
+from renderer.options import MAX_SEED, NOISE_MODES, PRECISION_FLOOR_DB, PRECISIONS, SEED_ROW_STEP
 from renderer.signal.transforms import is_identity
 
 DEMO_SOURCE = 'demo'                        # Network name of the built-in demo network ('' means it too).
@@ -222,13 +222,17 @@ def synthesize_images(G: torch.nn.Module, ws: torch.Tensor, matrix: Optional[np.
     """Images [N, C, H, W] (float32) for ws [N, num_ws, w_dim], content moved by `matrix` if given.
 
     `precision` ('fp32', 'bf16', 'fp16'; see renderer.networks.precision) overrides force_fp32; without it
-    force_fp32 says fp32 (the default: metrics are float32) or the published mixed precision."""
+    force_fp32 says fp32 (the default: metrics are float32) or the published mixed precision. fp32 and
+    fp16 are asked for through the published interface (force_fp32), only bf16 through `precision`."""
     check_noise_mode(noise_mode)
+    if precision in (None, 'fp32', 'fp16'):
+        how = dict(force_fp32=force_fp32 if precision is None else precision == 'fp32')
+    else:
+        how = dict(precision=precision)
     with contextlib.ExitStack() as stack:
         if matrix is not None and not is_identity(matrix):
             stack.enter_context(input_transform(G, matrix))
-        return G.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32 and precision is None,
-                           precision=precision).float()
+        return G.synthesis(ws, noise_mode=noise_mode, **how).float()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -297,8 +301,8 @@ def choose_precision(G: torch.nn.Module, floor_db: float = PRECISION_FLOOR_DB, s
         psnr[p] = image_psnr_db(image, reference)
     passing = [p for p in candidates if psnr[p] >= floor_db and ms[p] < fp32_ms]
     best = min(passing, key=ms.__getitem__, default='fp32')
-    measured = ', '.join([f'fp32 {fp32_ms:.0f} ms'] + [f'{p} {ms[p]:.0f} ms {psnr[p]:.1f} dB' for p in candidates])
-    return PrecisionChoice(best, f'auto chose {best} ({measured} per image; floor {floor_db:g} dB)', ms, psnr)
+    measured = ', '.join([f'fp32 {fp32_ms:.0f} ms'] + [f'{p} {ms[p]:.0f} ms at {psnr[p]:.1f} dB' for p in candidates])
+    return PrecisionChoice(best, f'auto chose {best}: {measured} per image (the floor is {floor_db:g} dB)', ms, psnr)
 
 
 def load_generator(source: str, device: torch.device = torch.device('cpu')) -> torch.nn.Module:

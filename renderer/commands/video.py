@@ -19,7 +19,14 @@ Kinds:
 With --network-b, B renders the same seeds and motion (pixel steps are pixels of A; B moves
 the same fraction of its image) and is shown right of A, scaled to A's height (bilinear,
 antialiased). --size / --scale resize the composed frame the same way; odd sizes are padded
-to even ones. Without --network the built-in untrained demo network is used.
+to even ones. Without --network the built-in untrained demo network is used. Frames are
+rendered in float32 unless --precision says otherwise (auto measures on network A and
+applies its choice to both).
+
+Under torchrun the synthesis calls are shared by the ranks and rank 0 writes the video;
+the frames are the same as one process renders:
+
+    torchrun --nproc-per-node 4 -m renderer.commands.video interp --network A.pkl --seeds 0-63 --out interp.mp4
 """
 
 from __future__ import annotations
@@ -36,17 +43,22 @@ import torch
 
 from renderer.commands.common import (
     add_batch_option,
+    add_distributed_options,
     add_latent_options,
     add_network_options,
     add_noise_option,
+    add_precision_option,
     add_seed_option,
     add_seeds_option,
     command_parser,
+    command_precision,
+    command_world,
     finite_float,
     latents_of,
     open_network,
     run_command,
 )
+from renderer.distributed import World
 from renderer.errors import RequestError
 from renderer.generation import Latents, require_input_transform
 from renderer.media.atomic import check_writable
@@ -102,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_option(common, help_text='frames per synthesis call (default 8)')
     add_noise_option(common)
     add_latent_options(common, trunc=False)
+    add_precision_option(common)
+    add_distributed_options(common)
     truncated = argparse.ArgumentParser(add_help=False)
     truncated.add_argument('--trunc', type=finite_float, default=1.0, help='truncation psi (default 1: none)')
     latent = argparse.ArgumentParser(add_help=False)
@@ -193,24 +207,32 @@ def _positive(option: str, value: float) -> float:
     return value
 
 
-def _open_networks(args: argparse.Namespace, needs_input_transform: bool) -> list[torch.nn.Module]:
+def _open_networks(args: argparse.Namespace, needs_input_transform: bool, world: World) -> list[torch.nn.Module]:
     nets = []
     for source in [args.network] + ([args.network_b] if args.network_b else []):
-        G = open_network(source, args.device, args.class_idx)
+        G = open_network(source, args.device, args.class_idx, world)
         if needs_input_transform:
             require_input_transform(G, f'{source}: {args.video}')
         nets.append(G)
     return nets
 
 
-def _clip(args: argparse.Namespace) -> Clip:
+def _rendering(args: argparse.Namespace, nets: Sequence[torch.nn.Module], world: World) -> Rendering:
+    """How the frames are synthesised: --batch, --noise-mode, --precision (auto: chosen on A) and the ranks."""
+    precision = command_precision(nets[0], args.precision, world)
+    for G in nets[1:]:
+        command_precision(G, precision, world)   # B must run in it too.
+    return Rendering(args.batch, args.noise_mode, precision, world)
+
+
+def _clip(args: argparse.Namespace, world: World) -> Clip:
     """Validate the arguments, open the networks and set up the requested video."""
     _positive('--fps', args.fps)
     check_bitrate(args.bitrate)
     if os.path.splitext(args.out)[1].lower() != '.mp4':
         raise RequestError(f'--out must be an .mp4 file, got {args.out!r}')
-    check_writable([args.out])
-    rendering = Rendering(args.batch, args.noise_mode)
+    world.agree('checking --out', lambda: check_writable([args.out]) if world.is_main else None)
+    Rendering(args.batch, args.noise_mode)   # Check before loading the networks.
     layout = Layout(parse_dims('--size', args.size) if args.size else None,
                     None if args.scale is None else _positive('--scale', args.scale))
     latents = latents_of(args)
@@ -218,11 +240,12 @@ def _clip(args: argparse.Namespace) -> Clip:
         grid = parse_dims('--grid', args.grid, '2x2')
         seeds = args.seeds
         grid_seeds(seeds, grid)   # Check before loading the networks.
-        nets = _open_networks(args, False)
+        nets = _open_networks(args, False, world)
         return interp_video(nets, seeds, grid, _positive('--frames-per-transition', args.frames_per_transition),
-                            args.kind, args.loop, latents, rendering, layout)
+                            args.kind, args.loop, latents, _rendering(args, nets, world), layout)
     motion = _motion(args, latents)
-    nets = _open_networks(args, motion.moves_input)
+    nets = _open_networks(args, motion.moves_input, world)
+    rendering = _rendering(args, nets, world)
     if args.video == 'layer':
         channels = None if args.channel_grid is not None else parse_channels(args.channels or '0')
         return layer_video(nets, motion, args.layer, channels, args.channel_grid, args.gain_db, rendering, layout)
@@ -233,8 +256,13 @@ def _clip(args: argparse.Namespace) -> Clip:
 
 def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
-    clip = _clip(args)
-    info = write_video(clip, args.out, args.fps, args.bitrate)
+    with command_world(args) as world:
+        clip = _clip(args, world)
+        if not world.is_main:
+            for _ in clip:   # Render this rank's share; rank 0 composes and writes the same frames.
+                pass
+            return 0
+        info = write_video(clip, args.out, args.fps, args.bitrate)
     print(info.summary())
     return 0
 

@@ -16,7 +16,10 @@ reference is rendered with the identity input transform. Then, per metric:
   the image rendered with the content rotated (band_limited.affine_transform /
   pseudo_transform); both supports are masked.
 Every draw comes from a torch.Generator seeded with `seed` (on the CPU), so a seed
-gives the same samples and transforms on any device. StyleGAN3's input transform is
+gives the same samples and transforms on any device. Under torchrun (renderer.distributed)
+the batches are dealt round-robin to the ranks; every rank draws the latents and transforms
+of every batch in order, and the squared errors are summed in batch order, so the result is
+bit for bit that of one process for any number of ranks (on the same kind of device). StyleGAN3's input transform is
 one matrix for the whole batch, so one transform is drawn per batch: `batch=1` gives
 every sample its own. StyleGAN3 has no noise inputs (`noise_mode` is passed on for
 interface parity); networks without an input transform (StyleGAN2) raise RequestError.
@@ -42,8 +45,9 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from renderer.distributed import World
 from renderer.errors import RequestError
-from renderer.generation import check_seed, require_input_transform, synthesize_images, ws_from_z
+from renderer.generation import check_seed, device_of, require_input_transform, synthesize_images, ws_from_z
 from renderer.media.progress import ProgressBar
 from renderer.signal import band_limited
 from renderer.signal.transforms import image_transform, is_identity
@@ -167,42 +171,68 @@ def _check_counts(num_samples: int, batch: int) -> None:
             raise RequestError(f'{name} must be a positive integer, got {value!r}')
 
 
-def _random_ws(G: torch.nn.Module, n: int, gen: torch.Generator, truncation_psi: float) -> torch.Tensor:
+def _random_latents(G: torch.nn.Module, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """z [n, z_dim] and one-hot labels c [n, c_dim] (uniform classes), drawn from gen in this order."""
     z = torch.randn([n, G.z_dim], generator=gen)
     c = torch.zeros([n, G.c_dim])
     if G.c_dim:
         c[torch.arange(n), torch.randint(G.c_dim, [n], generator=gen)] = 1
-    return ws_from_z(G, z, c, truncation_psi)
+    return z, c
 
 
 def _uniform(gen: torch.Generator, size: int, limit: float) -> np.ndarray:
     return ((torch.rand([size], generator=gen, dtype=torch.float64) * 2 - 1) * limit).numpy()
 
 
+@dataclasses.dataclass(frozen=True)
+class _BatchError:
+    """One batch's share of a metric: sums that add up exactly (float64 and integers)."""
+    squared: float       # Sum of squared errors over its valid values.
+    count: int           # Its valid values (pixels x channels x samples).
+    pixels: int          # All its values.
+
+
 def _measure(G: torch.nn.Module, name: str, draw_matrix: Callable[[torch.Generator], np.ndarray],
              num_samples: int, batch: int, seed: int, truncation_psi: float, noise_mode: str, radius_px: Optional[int],
-             progress: bool) -> EquivarianceResult:
-    """Aggregate PSNR of `name` over num_samples samples, one transform drawn per batch."""
+             progress: bool, precision: str = 'fp32', world: Optional[World] = None) -> EquivarianceResult:
+    """Aggregate PSNR of `name` over num_samples samples, one transform drawn per batch, batches shared by the
+    ranks of `world` (None: this process alone)."""
     require_input_transform(G, name)
     _check_counts(num_samples, batch)
     band_limited.check_radius(radius_px)
+    world = world or World(device=device_of(G))
     gen = torch.Generator().manual_seed(check_seed(seed))
-    squared, count, total_pixels, done = 0.0, 0, 0, 0
+    num_batches = -(-num_samples // batch)
     start = time.perf_counter()
-    with ProgressBar(name, num_samples, 'samples', enabled=progress) as bar:
-        while done < num_samples:
-            n = min(batch, num_samples - done)
-            ws = _random_ws(G, n, gen, truncation_psi)
-            matrix = draw_matrix(gen)
-            reference = synthesize_images(G, ws, noise_mode=noise_mode)
-            rendered = synthesize_images(G, ws, matrix, noise_mode=noise_mode)
-            ideal, actual, mask = compare_images(reference, rendered, matrix, radius_px)
-            batch_squared, batch_count = _squared_error(ideal, actual, mask)
-            squared += batch_squared
-            count += batch_count
-            total_pixels += reference.numel()
-            done += n
-            bar.update(done)
+
+    def measure_own() -> list[_BatchError]:
+        own: list[_BatchError] = []
+        label = name if not world.distributed else f'{name} (rank 0 of {world.world_size})'
+        owned_samples = sum(min(batch, num_samples - i * batch) for i in range(num_batches) if world.owns(i))
+        done = 0
+        with ProgressBar(label, owned_samples, 'samples', enabled=progress and world.is_main) as bar:
+            for index in range(num_batches):
+                n = min(batch, num_samples - index * batch)
+                z, c = _random_latents(G, n, gen)   # Every rank draws every batch: the draws never depend on
+                matrix = draw_matrix(gen)           # the number of ranks.
+                if not world.owns(index):
+                    continue
+                ws = ws_from_z(G, z, c, truncation_psi)
+                reference = synthesize_images(G, ws, noise_mode=noise_mode, precision=precision)
+                rendered = synthesize_images(G, ws, matrix, noise_mode=noise_mode, precision=precision)
+                ideal, actual, mask = compare_images(reference, rendered, matrix, radius_px)
+                own.append(_BatchError(*_squared_error(ideal, actual, mask), reference.numel()))
+                done += n
+                bar.update(done)
+        return own
+
+    shares = world.gather(f'measuring {name}', measure_own)
+    squared, count, total_pixels = 0.0, 0, 0
+    for index in range(num_batches):   # In batch order, as one process adds them.
+        part = shares[index % world.world_size][index // world.world_size]
+        squared += part.squared
+        count += part.count
+        total_pixels += part.pixels
     if count == 0:
         raise RequestError(f'{name}: no valid pixels in any sample (the transforms move the image out of view)')
     mse = squared / count
@@ -212,9 +242,10 @@ def _measure(G: torch.nn.Module, name: str, draw_matrix: Callable[[torch.Generat
 
 def eq_t(G: torch.nn.Module, num_samples: int = DEFAULT_NUM_SAMPLES, batch: int = DEFAULT_BATCH, seed: int = 0,
          fractional: bool = False, translate_max: float = 0.125, truncation_psi: float = 1.0,
-         noise_mode: str = 'const', radius_px: Optional[int] = None,
-         progress: bool = True) -> EquivarianceResult:
-    """EQ-T (whole-pixel translations) or, with fractional=True, EQ-T_frac. translate_max in image widths."""
+         noise_mode: str = 'const', radius_px: Optional[int] = None, progress: bool = True,
+         precision: str = 'fp32', world: Optional[World] = None) -> EquivarianceResult:
+    """EQ-T (whole-pixel translations) or, with fractional=True, EQ-T_frac. translate_max in image widths.
+    `precision` of the renders ('fp32', 'bf16', 'fp16'); `world`: the ranks sharing the batches."""
     if not 0 <= translate_max < 1:
         raise RequestError(f'translate_max must be in [0, 1) image widths, got {translate_max!r}')
     resolution = G.img_resolution
@@ -226,12 +257,13 @@ def eq_t(G: torch.nn.Module, num_samples: int = DEFAULT_NUM_SAMPLES, batch: int 
         return image_transform(translate=(float(t[0]), float(t[1])))
 
     return _measure(G, 'eq_t_frac' if fractional else 'eq_t', draw, num_samples, batch, seed, truncation_psi,
-                    noise_mode, radius_px, progress)
+                    noise_mode, radius_px, progress, precision, world)
 
 
 def eq_r(G: torch.nn.Module, num_samples: int = DEFAULT_NUM_SAMPLES, batch: int = DEFAULT_BATCH, seed: int = 0,
          rotate_max_deg: float = 180.0, truncation_psi: float = 1.0, noise_mode: str = 'const',
-         radius_px: Optional[int] = None, progress: bool = True) -> EquivarianceResult:
+         radius_px: Optional[int] = None, progress: bool = True, precision: str = 'fp32',
+         world: Optional[World] = None) -> EquivarianceResult:
     """EQ-R: rotations uniform in [-rotate_max_deg, rotate_max_deg] (counter-clockwise on screen)."""
     if not 0 <= rotate_max_deg <= 180:
         raise RequestError(f'rotate_max_deg must be in [0, 180], got {rotate_max_deg!r}')
@@ -239,7 +271,8 @@ def eq_r(G: torch.nn.Module, num_samples: int = DEFAULT_NUM_SAMPLES, batch: int 
     def draw(gen: torch.Generator) -> np.ndarray:
         return image_transform(rotate_deg=float(_uniform(gen, 1, rotate_max_deg)[0]))
 
-    return _measure(G, 'eq_r', draw, num_samples, batch, seed, truncation_psi, noise_mode, radius_px, progress)
+    return _measure(G, 'eq_r', draw, num_samples, batch, seed, truncation_psi, noise_mode, radius_px, progress,
+                    precision, world)
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -255,12 +288,16 @@ def parse_metrics(text: str) -> tuple[str, ...]:
 def measure(G: torch.nn.Module, metrics: Union[str, Sequence[str]] = METRICS, num_samples: int = DEFAULT_NUM_SAMPLES,
             batch: int = DEFAULT_BATCH, seed: int = 0, translate_max: float = 0.125, rotate_max_deg: float = 180.0,
             truncation_psi: float = 1.0, noise_mode: str = 'const', radius_px: Optional[int] = None,
-            progress: bool = True) -> dict[str, EquivarianceResult]:
-    """Each requested metric with the same seed (so the same latents); {name: result} in the order asked."""
+            progress: bool = True, precision: str = 'fp32',
+            world: Optional[World] = None) -> dict[str, EquivarianceResult]:
+    """Each requested metric with the same seed (so the same latents); {name: result} in the order asked.
+
+    `precision` of the renders (fp32 by default: metrics are float32); `world`: the ranks sharing the
+    batches (renderer.distributed; None: this process alone), every rank gets the same results."""
     metrics = parse_metrics(metrics if isinstance(metrics, str) else ','.join(metrics))
     _check_counts(num_samples, batch)
     common = dict(num_samples=num_samples, batch=batch, seed=seed, truncation_psi=truncation_psi,
-                  noise_mode=noise_mode, radius_px=radius_px, progress=progress)
+                  noise_mode=noise_mode, radius_px=radius_px, progress=progress, precision=precision, world=world)
     results = {}
     for name in metrics:
         if name == 'eq_r':

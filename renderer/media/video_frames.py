@@ -13,24 +13,35 @@ uint8 video frame:
   `Layout.scale`. All resizing is compose.resize_like: bilinear, antialiased (when
   shrinking, the triangle kernel is widened by the shrink factor, so resizing adds no
   aliasing of its own to pictures that are about aliasing).
+
+Synthesis (`render_frames`): one call per run of at most `Rendering.batch` consecutive frames that
+share one input transform, in `Rendering.precision`; 'random' noise is drawn per call from a
+generator seeded with the call's first frame, so a video is reproducible. Under torchrun
+(`Rendering.world`, renderer.distributed) the calls are dealt round-robin to the ranks and every
+rank receives every call's frames in order, so the frames are the same for any number of ranks;
+every rank composes them (cheap next to synthesis) and rank 0 encodes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
 from renderer.diagnostics.sticking import SliceAccumulator
+from renderer.distributed import World
 from renderer.errors import RequestError
-from renderer.generation import check_noise_mode
+from renderer.generation import check_noise_mode, device_of, require_input_transform, synthesize_images
 from renderer.media.compose import resize_like, side_by_side, tile
 from renderer.media.pictures import as_rgb, feature_view, to_uint8
-from renderer.motion import Animation, render_frames
+from renderer.media.progress import report
+from renderer.motion import Animation
 from renderer.networks.capture import capture_layers
+from renderer.networks.precision import NETWORK_PRECISIONS
 
 CHANNEL_GAP = 1            # Pixels between the tiles of a channel grid.
 SLICE_FILL = -1.0          # Black: the rows / columns of a slice not yet rendered.
@@ -41,11 +52,15 @@ class Rendering:
     """How frames are synthesized."""
     batch: int = 8                   # Frames per synthesis call.
     noise_mode: str = 'const'        # 'const', 'random' or 'none'.
+    precision: str = 'fp32'          # 'fp32', 'bf16' or 'fp16' (renderer.networks.precision).
+    world: Optional[World] = field(default=None, compare=False)   # Ranks sharing the synthesis (None: alone).
 
     def __post_init__(self) -> None:
         if int(self.batch) != self.batch or self.batch < 1:
             raise RequestError(f'batch must be an integer >= 1, got {self.batch!r}')
         check_noise_mode(self.noise_mode)
+        if self.precision not in NETWORK_PRECISIONS:
+            raise RequestError(f'precision must be one of {", ".join(NETWORK_PRECISIONS)}, got {self.precision!r}')
 
 
 @dataclass(frozen=True)
@@ -114,10 +129,68 @@ def compose_frame(views: Sequence[torch.Tensor], layout: Layout = Layout()) -> n
     return to_uint8(resize_like(frame, height, width))
 
 
+def frame_chunks(animation: Animation, batch: int) -> list[tuple[int, int]]:
+    """[start, stop) of each synthesis call: at most `batch` consecutive frames sharing one transform."""
+    chunks, start = [], 0
+    while start < len(animation):
+        stop = start + 1
+        while (stop < len(animation) and stop - start < batch and
+               (animation.matrices is None or np.array_equal(animation.matrices[stop], animation.matrices[start]))):
+            stop += 1
+        chunks.append((start, stop))
+        start = stop
+    return chunks
+
+
+@torch.no_grad()
+def _render_chunk(G: torch.nn.Module, animation: Animation, chunk: tuple[int, int], noise_mode: str,
+                  precision: str, layer: Optional[str]) -> torch.Tensor:
+    """Frames [start, stop) as float32 on the CPU: the images [B, C, H, W], or `layer`'s outputs."""
+    start, stop = chunk
+    device = device_of(G)
+    matrix = None if animation.matrices is None else animation.matrices[start]
+    with contextlib.ExitStack() as stack:
+        if noise_mode == 'random':   # Reproducible noise, whichever rank renders the call.
+            stack.enter_context(torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []))
+            torch.manual_seed(start)
+        records = stack.enter_context(capture_layers(G, [layer])) if layer is not None else []
+        images = synthesize_images(G, animation.ws[start:stop].to(device), matrix, noise_mode, precision=precision)
+    return (torch.cat([r.tensor for r in records]) if layer is not None else images).float().cpu()
+
+
+def render_frames(G: torch.nn.Module, animation: Animation, batch: int = 8, noise_mode: str = 'const',
+                  precision: str = 'fp32', world: Optional[World] = None,
+                  layer: Optional[str] = None) -> Iterator[torch.Tensor]:
+    """The animation's frames in order, one float32 CPU batch [B, C, H, W] per synthesis call (frame_chunks):
+    the images in [-1, 1], or with `layer` that layer's outputs. With a `world` of several ranks, each renders
+    its share of the calls and every rank yields all of them."""
+    if animation.matrices is not None:
+        require_input_transform(G, 'an animation that moves the image')
+    chunks = frame_chunks(animation, int(batch))
+    if world is None or not world.distributed:
+        for chunk in chunks:
+            yield _render_chunk(G, animation, chunk, noise_mode, precision, layer)
+            report('frames', chunk[1], len(animation))
+        return
+    for first in range(0, len(chunks), world.world_size):
+        mine = first + world.rank
+        parts = world.gather('rendering video frames', lambda mine=mine: None if mine >= len(chunks) else
+                             _render_chunk(G, animation, chunks[mine], noise_mode, precision, layer))
+        for part in parts:
+            if part is not None:
+                yield part
+
+
+def _rendered(G: torch.nn.Module, animation: Animation, rendering: Rendering,
+              layer: Optional[str] = None) -> Iterator[torch.Tensor]:
+    return render_frames(G, animation, rendering.batch, rendering.noise_mode, rendering.precision, rendering.world,
+                         layer)
+
+
 def animation_frames(G: torch.nn.Module, animation: Animation, rendering: Rendering) -> Iterator[torch.Tensor]:
     """The animation's images one at a time, float32 [C, H, W] on the CPU."""
-    for images in render_frames(G, animation, rendering.batch, rendering.noise_mode):
-        yield from images.cpu()
+    for images in _rendered(G, animation, rendering):
+        yield from images
 
 
 def image_views(G: torch.nn.Module, cells: Sequence[Animation], columns: int,
@@ -155,12 +228,9 @@ def layer_view(features: torch.Tensor, channels: Optional[Sequence[int]] = None,
 def layer_views(G: torch.nn.Module, animation: Animation, layer: str, rendering: Rendering,
                 **view: object) -> Iterator[torch.Tensor]:
     """Per frame, layer_view(**view) of the named layer's output."""
-    with capture_layers(G, [layer]) as records:
-        for _ in render_frames(G, animation, rendering.batch, rendering.noise_mode):
-            features = torch.cat([r.tensor for r in records]).cpu()
-            records.clear()
-            for f in features:
-                yield layer_view(f, **view)
+    for features in _rendered(G, animation, rendering, layer):
+        for f in features:
+            yield layer_view(f, **view)
 
 
 def slice_views(G: torch.nn.Module, animation: Animation, axis: str, index: int, height: int, gap: int,

@@ -167,10 +167,11 @@ class GeneratorBase(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, c: Optional[torch.Tensor], truncation_psi: float = 1,
                 truncation_cutoff: Optional[int] = None, noise_mode: str = 'const',
-                force_fp32: bool = False) -> torch.Tensor:
-        """z [N, z_dim], c [N, c_dim] -> image [N, img_channels, res, res]."""
+                force_fp32: bool = False, precision: Optional[str] = None) -> torch.Tensor:
+        """z [N, z_dim], c [N, c_dim] -> image [N, img_channels, res, res]; the mapping is always float32,
+        `precision` applies to the synthesis (renderer.networks.precision)."""
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
-        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32)
+        return self.synthesis(ws, noise_mode=noise_mode, force_fp32=force_fp32, precision=precision)
 
 
 def _check_shape(t: Optional[torch.Tensor], name: str, dim: int) -> None:

@@ -13,6 +13,7 @@ import torch
 
 from renderer.networks.layers import FullyConnectedLayer, GeneratorBase, full_precision
 from renderer.networks.modulation import modulated_conv
+from renderer.networks.precision import layer_dtype, network_precision
 from renderer.ops import bias_act, upfirdn2d, upsample2d
 from renderer.options import NOISE_MODES
 from renderer.signal.filters import setup_resample_filter
@@ -159,12 +160,13 @@ class SynthesisBlock(torch.nn.Module):
         self.num_torgb += 1
 
     def forward(self, x: Optional[torch.Tensor], img: Optional[torch.Tensor], ws: torch.Tensor,
-                noise_mode: str = 'const', force_fp32: bool = False):
-        """ws [N, num_conv + num_torgb, w_dim]; returns (features, image)."""
+                noise_mode: str = 'const', force_fp32: bool = False, precision: Optional[str] = None):
+        """ws [N, num_conv + num_torgb, w_dim]; returns (features in the block's dtype, image in float32)."""
         w_iter = iter(ws.unbind(dim=1))
-        use_fp16 = self.use_fp16 and not force_fp32 and ws.device.type == 'cuda'
+        precision = network_precision(precision, force_fp32)
         full = full_precision(self.conv1.weight)
-        dtype = torch.float16 if use_fp16 else full
+        dtype = layer_dtype(precision, self.use_fp16, ws.device, full)
+        rgb_dtype = layer_dtype(precision, self.use_fp16, ws.device, full, makes_image=True)
         if self.in_channels == 0:
             x = self.const.to(dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
@@ -172,7 +174,7 @@ class SynthesisBlock(torch.nn.Module):
         x = self.conv1(x, next(w_iter), noise_mode=noise_mode)
         if img is not None:
             img = upsample2d(img, self.resample_filter)
-        y = self.torgb(x, next(w_iter)).to(full)
+        y = self.torgb(x.to(rgb_dtype), next(w_iter)).to(full)
         img = img + y if img is not None else y
         return x, img
 
@@ -210,7 +212,9 @@ class SynthesisNetwork(torch.nn.Module):
                 self.num_ws += block.num_torgb
             setattr(self, f'b{res}', block)
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = 'const', force_fp32: bool = False) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise_mode: str = 'const', force_fp32: bool = False,
+                precision: Optional[str] = None) -> torch.Tensor:
+        """`precision`: 'fp32', 'bf16' or 'fp16' (None: 'fp16', the published mixed precision; force_fp32 wins)."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f'ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}')
         if noise_mode not in NOISE_MODES:
@@ -221,7 +225,7 @@ class SynthesisNetwork(torch.nn.Module):
         for res in self.block_resolutions:
             block = getattr(self, f'b{res}')
             block_ws = ws.narrow(1, w_idx, block.num_conv + block.num_torgb)
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32)
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, force_fp32=force_fp32, precision=precision)
             w_idx += block.num_conv
         return img.contiguous()
 

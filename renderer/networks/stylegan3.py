@@ -16,6 +16,7 @@ import torch
 
 from renderer.networks.layers import FullyConnectedLayer, GeneratorBase, full_precision
 from renderer.networks.modulation import modulated_conv
+from renderer.networks.precision import layer_dtype, network_precision
 from renderer.ops import filtered_lrelu
 from renderer.signal.filters import design_lowpass_filter
 
@@ -177,8 +178,10 @@ class SynthesisLayer(torch.nn.Module):
         pad_hi = pad_total - pad_lo
         self.padding = [int(pad_lo[0]), int(pad_hi[0]), int(pad_lo[1]), int(pad_hi[1])]
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
-        """x [N, in_channels, in_h, in_w], w [N, w_dim] -> [N, out_channels, out_h, out_w]."""
+    def forward(self, x: torch.Tensor, w: torch.Tensor, force_fp32: bool = False,
+                precision: Optional[str] = None) -> torch.Tensor:
+        """x [N, in_channels, in_h, in_w], w [N, w_dim] -> [N, out_channels, out_h, out_w] in the layer's dtype
+        (renderer.networks.precision: float16 / bfloat16 in flagged layers, else float32)."""
         expected = [self.in_channels, int(self.in_size[1]), int(self.in_size[0])]
         if x.ndim != 4 or list(x.shape[1:]) != expected:
             raise ValueError(f'{type(self).__name__}: expected input [N, {", ".join(map(str, expected))}], '
@@ -187,8 +190,8 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * (self.conv_kernel ** 2)))
-        use_fp16 = self.use_fp16 and not force_fp32 and x.device.type == 'cuda'
-        dtype = torch.float16 if use_fp16 else full_precision(self.weight)
+        dtype = layer_dtype(network_precision(precision, force_fp32), self.use_fp16, x.device,
+                            full_precision(self.weight), makes_image=self.is_torgb)
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=input_gain)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype),
@@ -280,15 +283,17 @@ class SynthesisNetwork(torch.nn.Module):
             setattr(self, name, layer)
             self.layer_names.append(name)
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = 'const', force_fp32: bool = False) -> torch.Tensor:
-        """`noise_mode` is accepted for interface parity; StyleGAN3 has no noise inputs."""
+    def forward(self, ws: torch.Tensor, noise_mode: str = 'const', force_fp32: bool = False,
+                precision: Optional[str] = None) -> torch.Tensor:
+        """`noise_mode` is accepted for interface parity; StyleGAN3 has no noise inputs. `precision`:
+        'fp32', 'bf16' or 'fp16' (None: 'fp16', the published mixed precision; force_fp32 wins)."""
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f'ws must have shape [batch, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}')
         full = full_precision(self.input.weight)
         ws = ws.to(full).unbind(dim=1)
         x = self.input(ws[0])
         for name, w in zip(self.layer_names, ws[1:]):
-            x = getattr(self, name)(x, w, force_fp32=force_fp32)
+            x = getattr(self, name)(x, w, force_fp32=force_fp32, precision=precision)
         if self.output_scale != 1:
             x = x * self.output_scale
         return x.to(full).contiguous()

@@ -10,6 +10,7 @@ Conventions used by every op in this package:
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Optional, Sequence, Union
 
@@ -121,6 +122,38 @@ def accumulation_dtype(x: torch.Tensor) -> torch.dtype:
 
 
 def in_accumulation_precision(x: torch.Tensor) -> torch.Tensor:
-    """x upcast to its accumulation dtype on the CPU (where float16 convolutions are slow and
-    inexact); CUDA tensors are returned as they are."""
-    return x.to(accumulation_dtype(x)) if x.device.type == 'cpu' else x
+    """x upcast to its accumulation dtype on the CPU when it is float16 (whose CPU convolutions are slow
+    and inexact); bfloat16 stays bfloat16 (oneDNN's bfloat16 convolutions accumulate in float32), and
+    CUDA tensors are returned as they are."""
+    return x.to(accumulation_dtype(x)) if x.device.type == 'cpu' and x.dtype != torch.bfloat16 else x
+
+
+def cpu_bf16_instructions() -> tuple[str, ...]:
+    """The CPU's native bfloat16 instruction sets (Linux /proc/cpuinfo: avx512_bf16, amx_bf16 on x86, bf16 on
+    Arm); () when it has none (oneDNN then emulates bfloat16 products with AVX-512) or cannot tell."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith(('flags', 'Features')):
+                    return tuple(sorted(flag for flag in line.split(':', 1)[1].split() if 'bf16' in flag))
+    except OSError:
+        pass
+    return ()
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_native_bf16() -> bool:
+    """The CPU multiplies bfloat16 natively (AVX512_BF16 or AMX, as torch.cpu reports; else /proc/cpuinfo).
+    A fact of the machine, looked up once."""
+    checks = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
+    return any(bool(check()) for check in checks if check is not None) or bool(cpu_bf16_instructions())
+
+
+def convolution_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype to run a dense (modulated) convolution of x in: x's dtype, except bfloat16 on a CPU without
+    native bfloat16 products, where oneDNN's emulation takes about 2x the float32 time (benchmarks/generator.py):
+    there the products are float32 and the result is rounded to bfloat16 once, as a native bfloat16 convolution
+    rounds it. (The depthwise filter passes stay bfloat16: for them the two conversions would cost more.)"""
+    if x.dtype == torch.bfloat16 and x.device.type == 'cpu' and not cpu_has_native_bf16():
+        return torch.float32
+    return x.dtype

@@ -16,6 +16,7 @@ with stride D = d / gcd(u, d) and offset c_s = (s*d - p0 + k0) / u.
 
 Tensors are processed as depthwise convolutions in channels-last layout,
 which is what oneDNN (CPU) and cuDNN run fastest for one filter per channel.
+bfloat16 data stay bfloat16 (oneDNN accumulates in float32 within each pass).
 """
 
 from __future__ import annotations
