@@ -14,7 +14,7 @@ import time
 from typing import Optional
 
 from renderer.media.atomic import atomic_path, check_writable
-from renderer.options import DEVICES
+from renderer.options import DEVICES, PRECISION_HELP, PRECISIONS
 
 SCREENSHOT_WAIT_S = 120.0  # Longest wait for the renderer before a --screenshot is taken.
 
@@ -26,7 +26,13 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument('--capture-dir', default='out/captures', help='where captures go (default: %(default)s)')
     parser.add_argument('--browse-dir', default='', help='folder whose *.pkl / *.pt files are listed for opening')
     parser.add_argument('--device', choices=DEVICES, default='auto', help='render device (default: %(default)s)')
+    parser.add_argument('--precision', choices=PRECISIONS, default=None,
+                        help='how synthesis computes (default: as last time, at first fp16; the Performance panel '
+                             'shows what rendered each image): ' +
+                             '; '.join(f'{k}: {v}' for k, v in PRECISION_HELP.items()))
     parser.add_argument('--sync', action='store_true', help='render in the GUI process (debugging)')
+    parser.add_argument('--no-settings', action='store_true',
+                        help='neither restore nor save the recent networks and the last state')
     parser.add_argument('--frames', type=_frame_count, default=None, help='draw N frames, then exit (smoke tests)')
     parser.add_argument('--screenshot', default=None, metavar='PATH', help='write a PNG of the window at exit')
     args = parser.parse_args(argv)
@@ -58,12 +64,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     renderer = AsyncRenderer(sync=args.sync)
     from gui_utils.window import WindowError  # GUI imports after argparse, so --help works anywhere.
     from viz.app import Visualizer
+    from viz.settings import default_path
     try:
         viz = Visualizer(sync=args.sync, capture_dir=args.capture_dir, browse_dir=args.browse_dir,
-                         device=args.device, renderer=renderer)
+                         device=args.device, renderer=renderer,
+                         settings_path=None if args.no_settings else default_path())
     except WindowError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
+    if args.precision is not None:
+        viz.state.precision = args.precision
     try:
         for path in reversed(args.networks):
             viz.network_widget.open(path)  # The first one ends up open and first in the recent list.

@@ -126,6 +126,16 @@ def dim_text(text: str) -> None:
         imgui.text_wrapped(text)
 
 
+def status_line(text: str, error: bool = False) -> None:
+    """Exactly one line, empty or not, so that a message appearing never moves what is below it.
+
+    A text too long for the line is cut at its edge; hovering shows all of it."""
+    with text_color(ERROR_RGBA if error else DIM_RGBA):
+        imgui.text(text or ' ')
+    if text and imgui.is_item_hovered() and imgui.calc_text_size(text).x > imgui.get_item_rect_size().x - 1:
+        imgui.set_tooltip(text)
+
+
 def radio_row(items: Sequence[tuple[str, str]], current: str,
               record: Optional[Callable[[str], None]] = None) -> str:
     """(value, title) radio buttons on one line; returns the chosen value.

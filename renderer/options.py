@@ -18,6 +18,10 @@ PRECISION_HELP = {                                # What each precision means, f
 PRECISION_FLOOR_DB = 40.0   # 'auto' takes a reduced precision only if its image keeps this PSNR against float32.
 INTERPOLATIONS = ('linear', 'slerp', 'cubic')     # Ways to interpolate between keyframe ws.
 COMPARE_VIEWS = ('side', 'split', 'diff')         # A | B, A left of a split line and B right of it, |A - B|.
+COMPARE_MATCHES = {                               # How split and |A - B| put B on A's pixels when sizes differ.
+    'resize': 'B resized to A (bilinear, antialiased)',
+    'pad': 'B at its own pixels, centred on A (grey around, or cropped)',
+}
 SLICE_MOTIONS = ('translate', 'latent')           # Input translation, or latent interpolation seed -> seed + 1.
 SLICE_AXES = ('row', 'column')                    # A row slice stacks rows (time runs down), a column one columns.
 DIAGNOSTICS = {                                   # What each diagnostic view shows, left to right.

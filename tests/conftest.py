@@ -15,3 +15,7 @@ from gui_harness import xvfb_display  # noqa: F401 (a fixture, registered by imp
 _CACHE = tempfile.mkdtemp(prefix='afv-test-cache-')
 os.environ['AFV_CACHE_DIR'] = _CACHE
 atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+# The visualizer's settings (recent networks, last state) likewise, never the user's.
+_CONFIG = tempfile.mkdtemp(prefix='afv-test-config-')
+os.environ['AFV_CONFIG_DIR'] = _CONFIG
+atexit.register(shutil.rmtree, _CONFIG, ignore_errors=True)

@@ -170,10 +170,11 @@ def float16_overflows(monkeypatch):
     runs = []
     original = SynthesisNetwork.forward
 
-    def forward(self, ws, noise_mode='const', force_fp32=False):
-        runs.append(force_fp32)
-        img = original(self, ws, noise_mode=noise_mode, force_fp32=force_fp32)
-        if not force_fp32:
+    def forward(self, ws, noise_mode='const', force_fp32=False, **precision):
+        in_float32 = force_fp32 or precision.get('precision') not in (None, 'fp16')
+        runs.append(in_float32)
+        img = original(self, ws, noise_mode=noise_mode, force_fp32=force_fp32, **precision)
+        if not in_float32:
             img = img.clone()
             img[..., 0] = float('inf')      # one column overflowed
         return img

@@ -14,6 +14,7 @@ and messages from the renderer process (which posts an empty GLFW event) wake it
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Optional
 
@@ -29,6 +30,7 @@ from renderer.live.process import AsyncRenderer
 from renderer.live.render_args import ERROR_NETWORK, RenderResult
 from renderer.options import MAX_SEED
 
+from . import settings
 from .recording import Recorder
 from .state import VizState, next_seed, render_args
 from .widgets.capture import CaptureWidget
@@ -38,12 +40,13 @@ from .widgets.latent import LatentWidget
 from .widgets.layers import LayersWidget
 from .widgets.network import NETWORK_PATTERNS, NetworkWidget
 from .widgets.performance import PerformanceWidget
-from .widgets.spectrum import SpectrumWidget
+from .widgets.spectrum import CUTOFF_RGBA, NYQUIST_RGBA, SpectrumWidget, frequency_lines
 from .widgets.sticking import StickingWidget
 from .widgets.style_mix import StyleMixWidget
 from .widgets.trunc_noise import TruncNoiseWidget
 
 SEED_DRAG_PX = 100.0   # Screen units of mouse drag per seed.
+SPLIT_GRAB_EM = 0.6    # A press this close to the split line drags the line.
 ACTIVE_AFTER_EVENT_S = 0.5   # Keep redrawing this long after an event (hover effects, double clicks settle).
 BUSY_REDRAW_S = 0.1          # Redraw interval while a render runs (progress text); results wake it at once.
 IDLE_WAIT_S = 1.0            # Longest sleep when nothing happens.
@@ -58,6 +61,7 @@ HELP = (
     ('Mouse wheel', 'zoom in / out in whole steps'),
     ('Double-click image', 'fit to window'),
     ('Drop a .pkl / .pt', 'open that network'),
+    ('Drop a .json / .npy', "restore a capture's render arguments / w"),
 )
 _MAIN_FLAGS = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | imgui.WindowFlags_.no_saved_settings
                | imgui.WindowFlags_.no_bring_to_front_on_focus)
@@ -66,9 +70,11 @@ _MAIN_FLAGS = (imgui.WindowFlags_.no_decoration | imgui.WindowFlags_.no_move | i
 class Visualizer:
     def __init__(self, window: Optional[Window] = None, sync: bool = False, capture_dir: str = 'out/captures',
                  browse_dir: str = '', device: str = 'auto', ini_filename: str = '', vsync: bool = True,
-                 renderer: Optional[AsyncRenderer] = None, wait_when_idle: bool = True):
+                 renderer: Optional[AsyncRenderer] = None, wait_when_idle: bool = True,
+                 settings_path: Optional[str] = None):
         """renderer: an AsyncRenderer started earlier (so it imports torch while the window opens);
-        wait_when_idle: sleep in the event wait when nothing changes (tests drive frames themselves)."""
+        wait_when_idle: sleep in the event wait when nothing changes (tests drive frames themselves);
+        settings_path: where the recent networks and the last state are kept (viz/settings.py); None: nowhere."""
         self.renderer = renderer or AsyncRenderer(sync=sync)   # First: its process starts in parallel.
         try:
             self.window = window or Window('Alias-free visualizer', 1280, 800, vsync=vsync)
@@ -87,8 +93,15 @@ class Visualizer:
         self.final_result: Optional[RenderResult] = None  # Newest complete (not partial) result with an image.
         self.texture: Optional[Texture] = None
         self.notice = ''                                  # App-level message (e.g. a bad dropped file).
+        self.settings_path = settings_path
+        self.open_panels: dict[str, bool] = {}            # Section title -> open (restored, then tracked).
+        if settings_path is not None:
+            self._restore(settings_path)
         self.item_rects: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}  # For tests.
         self.pixel_readout = ''    # What the readout under the image says this frame.
+        self.image_area: Optional[tuple[tuple[float, float], tuple[float, float]]] = None   # (pos, size) on screen.
+        self._dragging_split = False
+        self.fft_overlay: dict[str, float] = {}   # The FFT view's frequency lines this frame (tests).
         self.last_pixels: Optional[np.ndarray] = None     # Framebuffer read back at the end of a frame.
         self.read_back = False                            # Read the framebuffer back at the next frame.
         self.frame_count = 0
@@ -107,11 +120,12 @@ class Visualizer:
         self.latent_widget = LatentWidget(self)
         self.capture_widget = CaptureWidget(self)
         self.equivariance_widget = EquivarianceWidget(self)
+        self.style_mix_widget = StyleMixWidget(self)
         self.sections = [  # (header, widget, open at start)
             ('Network', self.network_widget, True),
             ('Latent', self.latent_widget, True),
             ('Truncation and noise', TruncNoiseWidget(self), False),
-            ('Style mixing', StyleMixWidget(self), False),
+            ('Style mixing', self.style_mix_widget, False),
             ('Layers and FFT', LayersWidget(self), False),
             ('Compare A | B', CompareWidget(self), False),
             ('Texture sticking', StickingWidget(self), False),
@@ -133,10 +147,13 @@ class Visualizer:
     def render_notes(self) -> list[str]:
         """What the newest result says about how it was rendered (e.g. float32 after a float16 overflow)."""
         result = self.result
+        waiting = ['Compare: choose network B in the "Compare A | B" panel.'] if (
+            self.state.compare_enabled and self.state.compare_source is None) else []
         if result is None:
-            return []
+            return waiting
         networks = result.networks
-        return [f'{name}: {note}' if len(networks) > 1 else note for name, part in networks for note in part.notes]
+        return waiting + [f'{name}: {note}' if len(networks) > 1 else note
+                          for name, part in networks for note in part.notes]
 
     @property
     def render_error(self) -> str:
@@ -170,10 +187,36 @@ class Visualizer:
         self._capture_window = True
 
     def drop(self, path: str) -> None:
-        if path.lower().endswith(tuple(p[1:] for p in NETWORK_PATTERNS)):
+        """A file dropped on the window: a network opens; a capture's .json (render args) or .npy (w) loads."""
+        lowered = path.lower()
+        if lowered.endswith(tuple(p[1:] for p in NETWORK_PATTERNS)):
             self.network_widget.open(path)
+        elif lowered.endswith(('.json', '.npy')):
+            self.capture_widget.load(path)
+            self.notice = self.capture_widget.error
         else:
-            self.notice = f'{path}: not a network file (expected {" or ".join(NETWORK_PATTERNS)})'
+            self.notice = (f'{path}: not a network file (expected {" or ".join(NETWORK_PATTERNS)}) '
+                           f'or a capture\'s .json / .npy')
+
+    def _restore(self, path: str) -> None:
+        loaded, self.notice = settings.load(path)
+        state = self.state
+        state.recent, state.network = list(loaded.recent), loaded.network
+        state.seed, state.seed_y, state.class_idx = loaded.seed, loaded.seed_y, loaded.class_idx
+        self.open_panels = dict(loaded.open_panels)
+
+    def save_settings(self) -> None:
+        """Write the recent networks and the state to settings_path (a failure is reported, not raised)."""
+        if self.settings_path is None:
+            return
+        state = self.state
+        kept = settings.Settings(recent=list(state.recent), network=state.network, seed=state.seed,
+                                 seed_y=state.seed_y, class_idx=state.class_idx, open_panels=dict(self.open_panels))
+        try:
+            settings.save(self.settings_path, kept)
+        except OSError as e:
+            print(f'warning: could not save the settings to {e.filename or self.settings_path}: {e.strerror or e}',
+                  file=sys.stderr)
 
     def record(self, name: str) -> None:
         """Remember the last item's screen rectangle under `name` (tests click on it)."""
@@ -285,7 +328,10 @@ class Visualizer:
         try:
             for title, widget, default_open in self.sections:
                 flags = imgui.TreeNodeFlags_.default_open if default_open else 0
+                if title in self.open_panels and self.frame_count == 0:
+                    imgui.set_next_item_open(self.open_panels[title])   # As the last session left it.
                 is_open = imgui.collapsing_header(title, flags)
+                self.open_panels[title] = is_open
                 self.record(f'header:{title}')
                 if is_open:
                     with layout.id_scope(title):
@@ -310,9 +356,12 @@ class Visualizer:
             imgui.invisible_button('##image', imgui.ImVec2(*area_size))
             self.record('image')
             zoom = self.current_zoom(area_size)
-            self._mouse(zoom)
+            self._mouse(zoom, area_pos, area_size)
+            zoom = self.current_zoom(area_size)
             if self.texture is not None:
-                draw_texture(self.texture, area_pos, area_size, self.current_zoom(area_size), self.state.pan)
+                draw_texture(self.texture, area_pos, area_size, zoom, self.state.pan)
+                self._panel_labels(area_pos, area_size, zoom)
+                self._fft_lines(area_pos, area_size, zoom)
             self._pixel_readout(area_pos, area_size, zoom)
             self._progress_overlay(area_pos, area_size)
         finally:
@@ -325,13 +374,56 @@ class Visualizer:
             return 1.0
         return fit_zoom((self.texture.width, self.texture.height), area_size)
 
-    def _mouse(self, zoom: float) -> None:
+    def _image_origin(self, area_pos: tuple[float, float], area_size: tuple[float, float],
+                      zoom: float) -> tuple[float, float]:
+        (x0, y0), _ = image_rect((self.texture.width, self.texture.height), area_pos, area_size, zoom, self.state.pan)
+        return x0, y0
+
+    def _zoom_about(self, mouse: tuple[float, float], zoom: float, new_zoom: float,
+                    area_pos: tuple[float, float], area_size: tuple[float, float]) -> None:
+        """Zoom so that the image point under the mouse stays under it (pan adjusted)."""
+        state = self.state
+        state.zoom = new_zoom
+        if self.texture is None:
+            return
+        x0, y0 = self._image_origin(area_pos, area_size, zoom)
+        u, v = (mouse[0] - x0) / zoom, (mouse[1] - y0) / zoom          # Image coordinates under the mouse.
+        w, h = self.texture.width, self.texture.height
+        state.pan = (mouse[0] - u * new_zoom - area_pos[0] - (area_size[0] - w * new_zoom) / 2,
+                     mouse[1] - v * new_zoom - area_pos[1] - (area_size[1] - h * new_zoom) / 2)
+
+    def split_line_x(self, area_pos: tuple[float, float], area_size: tuple[float, float],
+                     zoom: float) -> Optional[float]:
+        """Screen x of the split line when the split view is shown, else None."""
+        result = self.final_result
+        if self.texture is None or result is None or result.args is None or result.args.compare_network is None \
+                or self.state.compare_view != 'split' or result.args.compare_view != 'split':
+            return None
+        x0, _ = self._image_origin(area_pos, area_size, zoom)
+        return x0 + self.state.split_pos * self.texture.width * zoom
+
+    def _mouse(self, zoom: float, area_pos: tuple[float, float], area_size: tuple[float, float]) -> None:
         io, state = imgui.get_io(), self.state
+        mouse = (io.mouse_pos.x, io.mouse_pos.y)
         if imgui.is_item_hovered() and io.mouse_wheel != 0:
-            state.zoom = step_zoom(zoom, 1 if io.mouse_wheel > 0 else -1)
+            self._zoom_about(mouse, zoom, step_zoom(zoom, 1 if io.mouse_wheel > 0 else -1), area_pos, area_size)
         if imgui.is_item_hovered() and imgui.is_mouse_double_clicked(imgui.MouseButton_.left):
             state.zoom, state.pan = None, (0.0, 0.0)
-        if not imgui.is_item_active() or imgui.is_item_activated():
+        split_x = self.split_line_x(area_pos, area_size, zoom)
+        if split_x is not None:
+            _, y0 = self._image_origin(area_pos, area_size, zoom)
+            grab = layout.em(SPLIT_GRAB_EM)
+            self.item_rects['split_line'] = ((split_x - grab, y0), (split_x + grab, y0 + self.texture.height * zoom))
+        if imgui.is_item_activated():
+            self._dragging_split = split_x is not None and abs(mouse[0] - split_x) <= layout.em(SPLIT_GRAB_EM)
+        if not imgui.is_item_active():
+            self._dragging_split = False
+            return
+        if self._dragging_split:      # The split line follows the pointer.
+            x0, _ = self._image_origin(area_pos, area_size, zoom)
+            state.split_pos = min(max((mouse[0] - x0) / (self.texture.width * zoom), 0.0), 1.0)
+            return
+        if imgui.is_item_activated():
             return    # The press itself: its mouse delta is the jump from wherever the pointer was before.
         dx, dy = io.mouse_delta.x, io.mouse_delta.y
         if state.drag_pans:
@@ -340,6 +432,51 @@ class Visualizer:
             state.w = None
             state.seed = min(max(state.seed + dx / SEED_DRAG_PX, 0.0), float(MAX_SEED))
             state.seed_y = min(max(state.seed_y + dy / SEED_DRAG_PX, 0.0), float(MAX_SEED))
+
+    def _panel_labels(self, area_pos: tuple[float, float], area_size: tuple[float, float], zoom: float) -> None:
+        """'A' and 'B' (or '|A - B|') in the top-left corner of each part of a compare picture."""
+        result = self.final_result
+        if result is None or not result.panels:
+            return
+        x0, y0 = self._image_origin(area_pos, area_size, zoom)
+        draw_list = imgui.get_window_draw_list()
+        pad = layout.em(0.25)
+        for label, px0, py0, px1, _ in result.panels:
+            if px1 <= px0:
+                continue
+            corner = (x0 + px0 * zoom + pad, y0 + py0 * zoom + pad)
+            size = imgui.calc_text_size(label)
+            box = ((corner[0], corner[1]), (corner[0] + size.x + 2 * pad, corner[1] + size.y + 2 * pad))
+            draw_list.add_rect_filled(imgui.ImVec2(*box[0]), imgui.ImVec2(*box[1]),
+                                      imgui.get_color_u32(imgui.ImVec4(0, 0, 0, 0.6)))
+            draw_list.add_text(imgui.ImVec2(corner[0] + pad, corner[1] + pad),
+                               imgui.get_color_u32(imgui.ImVec4(1, 1, 1, 1)), label)
+            self.item_rects[f'panel_label:{label}'] = box
+
+    def _fft_lines(self, area_pos: tuple[float, float], area_size: tuple[float, float], zoom: float) -> None:
+        """On the FFT view of a layer: its cutoff as a square around DC, and the Nyquist frequency (the edges)."""
+        self.fft_overlay = {}
+        result = self.final_result
+        if result is None or result.args is None or not result.args.fft or result.b is not None:
+            return
+        lines = frequency_lines(result.a.layers, result.args.layer)
+        if not lines:
+            return
+        x0, y0 = self._image_origin(area_pos, area_size, zoom)
+        width, height = self.texture.width, self.texture.height
+        cx, cy = x0 + (width // 2 + 0.5) * zoom, y0 + (height // 2 + 0.5) * zoom    # The DC pixel's centre.
+        half_w, half_h = lines['cutoff'] * width * zoom, lines['cutoff'] * height * zoom
+        draw_list = imgui.get_window_draw_list()
+        colour = imgui.get_color_u32(imgui.ImVec4(*CUTOFF_RGBA))
+        draw_list.add_rect(imgui.ImVec2(cx - half_w, cy - half_h), imgui.ImVec2(cx + half_w, cy + half_h), colour,
+                           0.0, 1.5)
+        draw_list.add_text(imgui.ImVec2(cx - half_w + 2, cy - half_h + 2), colour, f'cutoff {lines["cutoff"]:.3f}')
+        draw_list.add_rect(imgui.ImVec2(x0, y0), imgui.ImVec2(x0 + width * zoom, y0 + height * zoom),
+                           imgui.get_color_u32(imgui.ImVec4(*NYQUIST_RGBA)), 0.0, 1.5)
+        draw_list.add_text(imgui.ImVec2(x0 + 2, y0 + height * zoom + 2),
+                           imgui.get_color_u32(imgui.ImVec4(*NYQUIST_RGBA)),
+                           'Nyquist 0.5 cycles/sample (edges); DC in the centre')
+        self.fft_overlay = dict(lines, half_width_px=half_w / zoom)
 
     def hovered_pixel(self, area_pos: tuple[float, float], area_size: tuple[float, float],
                       zoom: float) -> Optional[tuple[int, int]]:
@@ -398,6 +535,11 @@ class Visualizer:
 
     def _messages(self) -> None:
         _, self.state.drag_pans = imgui.checkbox('Drag pans', self.state.drag_pans)
+        if self.image_area is not None and self.texture is not None:
+            imgui.same_line()
+            zoom = self.current_zoom(self.image_area[1])
+            layout.dim_text(f'zoom {zoom:g}x' + (' (fit)' if self.state.zoom is None else ''))
+            self.record('zoom_label')
         if self.result is not None and self.result.cancelled and not self.renderer.is_busy:
             imgui.same_line()
             layout.dim_text('Render cancelled.')
@@ -433,6 +575,9 @@ class Visualizer:
         """Stop the renderer and free GL, ImGui and the window; safe to call more than once."""
         self.window.hide()         # Gone from the screen now, not after the renderer process has stopped.
         self.recorder.stop()
+        if self.settings_path is not None:
+            self.save_settings()
+            self.settings_path = None          # Once: close() may be called again.
         self.renderer.close()
         if self.texture is not None:
             self.texture.delete()

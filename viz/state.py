@@ -44,7 +44,8 @@ class VizState:
     untransform: bool = False
     animate_translate: bool = False
     animate_rotate: bool = False
-    transform_speed: float = 0.1                 # Image widths (or turns/10) per second while animating.
+    translate_speed: float = 0.1                 # Image widths per second while animating the translation.
+    rotate_speed: float = 3.6                    # Degrees per second while animating the rotation.
     # Layer view.
     layer: Optional[str] = None
     channel_base: int = 0
@@ -57,9 +58,10 @@ class VizState:
     fft_all_channels: bool = True
     # Compare mode (network B).
     compare_enabled: bool = False
-    compare_source: str = ''                     # Path or URL of B ('' = the built-in demo network).
+    compare_source: Optional[str] = None         # Path or URL of B ('' = the demo); None = not chosen yet.
     compare_view: str = 'side'                   # 'side', 'split' or 'diff'.
     split_pos: float = 0.5
+    compare_match: str = 'resize'                # options.COMPARE_MATCHES.
     diff_gain: float = 1.0
     error_gain: float = 1.0                      # Equivariance error image (its own field: other range).
     # Diagnostics (texture sticking, equivariance error) and spectrum plots.
@@ -77,6 +79,7 @@ class VizState:
     # Execution.
     device: str = 'auto'
     force_fp32: bool = False
+    precision: str = 'fp16'                      # options.PRECISIONS (fp16: the published float16 layers on CUDA).
     # View only.
     zoom: Optional[float] = None                 # None = fit to the window.
     pan: tuple[float, float] = (0.0, 0.0)        # Screen units.
@@ -96,7 +99,7 @@ def render_args(state: VizState) -> RenderArgs:
     if state.mix_enabled:
         first, last = state.mix_range
         values.update(mix_seed=state.mix_seed, mix_layers=tuple(range(first, last + 1)))
-    if state.compare_enabled:
+    if state.compare_enabled and state.compare_source is not None:   # Nothing to compare before B is chosen.
         values.update(compare_network=state.compare_source)
     return RenderArgs(**values)
 

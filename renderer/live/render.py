@@ -32,6 +32,7 @@ from renderer.generation import (
     blended_ws,
     check_noise_mode,
     check_truncation,
+    choose_precision,
     explicit_ws,
     has_input_transform,
     input_transform,
@@ -58,13 +59,17 @@ from renderer.media import pictures
 from renderer.media.compose import difference_view, side_by_side, split_view
 from renderer.media.progress import report
 from renderer.networks.capture import capture_layers, capture_points
-from renderer.options import COMPARE_VIEWS
+from renderer.networks.precision import dtype_name, layer_dtype, network_precision, unsupported_reason, used_precision
+from renderer.options import COMPARE_MATCHES, COMPARE_VIEWS, PRECISIONS
 from renderer.signal.band_limited import affine_transform
 from renderer.signal.transforms import is_identity
 
 SLICE_FILL = -1.0   # Black: the rows (columns) of a slice not rendered yet.
+COMPARE_GAP = 4     # Pixels between A and B side by side.
 FLOAT32_NOTE = ('float16 layers gave NaN or inf on this device, so this network renders in float32 '
                 '(until it is closed)')
+REDUCED_EQ_NOTE = ('the PSNR compares a {} render with the float32 reference, so rounding lowers it; '
+                   'choose fp32 to measure')
 
 
 class _LoadFailed(Exception):
@@ -107,6 +112,7 @@ class Renderer:
         self._budget = capture_budget_bytes
         self._caches = {'A': stages.StageCache(), 'B': stages.StageCache()}
         self._float32_only: set[tuple] = set()   # Network keys whose float16 layers overflowed.
+        self._precisions: dict[tuple, tuple[str, Optional[str]]] = {}   # (network key, asked) -> (used, note).
         self.synthesis_calls = 0            # G.synthesis runs (tests count them).
 
     def render(self, args: RenderArgs, request_id: int = 0, control: RenderControl = NO_CONTROL) -> RenderResult:
@@ -147,6 +153,7 @@ class Renderer:
             while len(self._networks) >= self._max_cached:
                 (closed, _), _ = self._networks.popitem(last=False)
                 self._float32_only = {k for k in self._float32_only if k[1] != closed}
+                self._precisions = {k: v for k, v in self._precisions.items() if k[0][1] != closed}
             self._networks[key] = G
         self._networks.move_to_end(key)
         return G
@@ -156,6 +163,28 @@ class Renderer:
         if not args.force_fp32 and stages.network_key(source, args) in self._float32_only:
             return args.replace(force_fp32=True)
         return args
+
+    def synthesis_precision(self, source: str, G: torch.nn.Module, device: torch.device,
+                            args: RenderArgs) -> tuple[str, Optional[str]]:
+        """(the precision a synthesis of args computes in, a note or None): force_fp32 means fp32, fp16 without
+        CUDA is fp32 (the published behaviour), bf16 where this device cannot run it falls back to fp32 with a
+        note, and 'auto' is measured once per network (renderer.generation.choose_precision)."""
+        asked = 'fp32' if args.force_fp32 else args.precision
+        if asked not in PRECISIONS:
+            raise RequestError(f'precision must be one of {", ".join(PRECISIONS)}, got {asked!r}')
+        key = (stages.network_key(source, args), asked)
+        if key not in self._precisions:
+            reason = unsupported_reason(asked, device) if asked == 'bf16' else None
+            if asked == 'auto':
+                choice = choose_precision(G)
+                self._precisions[key] = (choice.precision, choice.reason)
+            elif reason is not None:
+                self._precisions[key] = ('fp32', f'bf16: {reason}; rendering in fp32')
+            elif asked == 'fp16':
+                self._precisions[key] = ('fp16' if may_use_float16(G, device) else 'fp32', None)
+            else:
+                self._precisions[key] = (used_precision(G, asked, device), None)
+        return self._precisions[key]
 
     def keep_float32(self, source: str, args: RenderArgs) -> None:
         self._float32_only.add(stages.network_key(source, args))
@@ -189,6 +218,11 @@ class _Render:
                 view_b = self.network_view('B', args.compare_network, args, result.b)
             except RequestError as e:
                 raise RequestError(f'network B: {e}') from None
+            a_hw, b_hw = tuple(view.shape[1:]), tuple(view_b.shape[1:])
+            note = matching_note(a_hw, b_hw, args)
+            if note is not None:
+                result.b.notes.append(note)
+            result.panels = compare_panels(a_hw, b_hw, args)
             view = compose_views(view, view_b, args)
         result.image = pictures.to_uint8(pictures.as_rgb(view))
 
@@ -239,7 +273,8 @@ class _Render:
         if effective is not args:
             args = effective
             part.notes.append(FLOAT32_NOTE)
-        part.layers = describe_layers(G, self.device, args.force_fp32)
+        precision, precision_note = renderer.synthesis_precision(source, G, self.device, args)
+        part.layers = describe_layers(G, self.device, args.force_fp32, precision)
         if slot == 'B' and args.layer is not None and args.layer not in facts.layer_names:
             part.notes.append(f'B has no layer {args.layer}; showing its output image')
             args = args.replace(layer=None)
@@ -259,18 +294,23 @@ class _Render:
                               lambda: self.slice(G, ws, args, slot, keys['slice']))
             return views.pair_picture(*pair)
         captured = stages.captured_layers(args, facts.capture_all)
+        part.precision = precision
+        if precision_note is not None:
+            part.notes.append(precision_note)
         synthesis = self.stage(cache, keys['synthesis'], part, 'synthesis', f'synthesis {slot}',
-                               lambda: self.synthesize(G, ws, args, captured))
-        if not args.force_fp32 and may_use_float16(G, self.device) and not synthesis.finite():
+                               lambda: self.synthesize(G, ws, args, captured, precision))
+        if not args.force_fp32 and precision != 'fp32' and not synthesis.finite():
             # A known StyleGAN3 problem on some cards: float16 overflows. Render again in float32 and keep it.
             renderer.keep_float32(source, args)
             args = args.replace(force_fp32=True)
             part.notes.append(FLOAT32_NOTE)
-            part.layers = describe_layers(G, self.device, True)
+            part.layers, part.precision = describe_layers(G, self.device, True), 'fp32'
             keys = stages.plan(source, args, facts.capture_all)
             synthesis = self.stage(cache, keys['synthesis'], part, 'synthesis', f'synthesis {slot} in float32',
                                    lambda: self.synthesize(G, ws, args, captured))
         comparison = self.comparison(G, ws, args, cache, keys, synthesis, part)
+        if comparison is not None and part.precision != 'fp32':
+            part.notes.append(REDUCED_EQ_NOTE.format(part.precision))
         if args.diagnostic == 'eq_error':
             if comparison is None:
                 raise RequestError('the equivariance error needs an input transform: translate or rotate first')
@@ -279,9 +319,9 @@ class _Render:
         return self.timed(part, 'view', lambda: self.view(synthesis, args, cache, keys['synthesis'], part, slot))
 
     def synthesize(self, G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,
-                   captured: Optional[str]) -> SynthesisOutput:
+                   captured: Optional[str], precision: Optional[str] = None) -> SynthesisOutput:
         self.renderer.synthesis_calls += 1
-        rendered, layers = synthesize(G, ws, args, captured)
+        rendered, layers = synthesize(G, ws, args, captured, precision)
         image = rendered
         matrix = views.content_transform(args)
         if args.untransform and has_input_transform(G) and not is_identity(matrix):
@@ -371,13 +411,38 @@ class _Render:
 
 def compose_views(a: torch.Tensor, b: torch.Tensor, args: RenderArgs) -> torch.Tensor:
     """A and B in one picture as args.compare_view says."""
+    if args.compare_match not in COMPARE_MATCHES:
+        raise RequestError(f'compare match must be one of {", ".join(COMPARE_MATCHES)}, got {args.compare_match!r}')
     if args.compare_view == 'side':
-        return side_by_side([a, b])
+        return side_by_side([a, b], COMPARE_GAP)
     if args.compare_view == 'split':
-        return split_view(a, b, args.split_pos)
+        return split_view(a, b, args.split_pos, args.compare_match)
     if args.compare_view == 'diff':
-        return difference_view(a, b, args.diff_gain)
+        return difference_view(a, b, args.diff_gain, args.compare_match)
     raise RequestError(f'compare view must be one of {", ".join(COMPARE_VIEWS)}, got {args.compare_view!r}')
+
+
+def compare_panels(a_hw: tuple[int, int], b_hw: tuple[int, int],
+                   args: RenderArgs) -> list[tuple[str, int, int, int, int]]:
+    """Where A and B (or |A - B|) lie in the composed picture: (label, x0, y0, x1, y1) in pixels."""
+    (ha, wa), (hb, wb) = a_hw, b_hw
+    if args.compare_view == 'side':
+        height = max(ha, hb)
+        return [('A', 0, (height - ha) // 2, wa, (height - ha) // 2 + ha),
+                ('B', wa + COMPARE_GAP, (height - hb) // 2, wa + COMPARE_GAP + wb, (height - hb) // 2 + hb)]
+    if args.compare_view == 'split':
+        column = round(args.split_pos * wa)
+        return [('A', 0, 0, column, ha), ('B', column, 0, wa, ha)]
+    return [('|A - B|', 0, 0, wa, ha)]
+
+
+def matching_note(a_hw: tuple[int, int], b_hw: tuple[int, int], args: RenderArgs) -> Optional[str]:
+    """What the split or difference view did to B when the sizes differ (never silently)."""
+    if args.compare_view == 'side' or a_hw == b_hw:
+        return None
+    view = 'split' if args.compare_view == 'split' else '|A - B|'
+    return (f'B is {b_hw[1]}x{b_hw[0]} and A {a_hw[1]}x{a_hw[0]}: for the {view} view, '
+            f'{COMPARE_MATCHES[args.compare_match]}')
 
 
 def may_use_float16(G: torch.nn.Module, device: torch.device) -> bool:
@@ -389,13 +454,39 @@ def describe_network(G: torch.nn.Module, source: str) -> NetworkDescription:
     return NetworkDescription(source=source, label=source or DEMO_LABEL, architecture=G.architecture,
                               img_resolution=G.img_resolution, img_channels=G.img_channels, z_dim=G.z_dim,
                               c_dim=G.c_dim, w_dim=G.w_dim, num_ws=G.num_ws,
-                              has_input_transform=has_input_transform(G))
+                              has_input_transform=has_input_transform(G), ws_layers=ws_layers(G))
 
 
-def describe_layers(G: torch.nn.Module, device: torch.device, force_fp32: bool) -> list[LayerInfo]:
-    """Every capture point with its output shape (batch 1), dtype, sampling rate and cutoff."""
+def ws_layers(G: torch.nn.Module) -> tuple[str, ...]:
+    """For each of the num_ws entries of ws, the names of the layers that use it (comma-joined; '' = none).
+
+    StyleGAN3: ws[0] drives the input and ws[i + 1] layer i. StyleGAN2: each block takes its convolutions'
+    ws in turn and its ToRGB the next one (which is also the next block's first)."""
+    users: list[list[str]] = [[] for _ in range(G.num_ws)]
+    synthesis = G.synthesis
+    if G.architecture == 'stylegan3':
+        for index, name in enumerate(['input', *synthesis.layer_names]):
+            if index < len(users):
+                users[index].append(name)
+    else:
+        start = 0
+        for res in synthesis.block_resolutions:
+            block = getattr(synthesis, f'b{res}')
+            convs = [name for name in ('conv0', 'conv1') if hasattr(block, name)]
+            for offset, name in enumerate(convs):
+                users[start + offset].append(f'b{res}.{name}')
+            if start + block.num_conv < len(users):
+                users[start + block.num_conv].append(f'b{res}.torgb')
+            start += block.num_conv
+    return tuple(', '.join(names) for names in users)
+
+
+def describe_layers(G: torch.nn.Module, device: torch.device, force_fp32: bool,
+                    precision: Optional[str] = None) -> list[LayerInfo]:
+    """Every capture point with its output shape (batch 1), dtype, sampling rate and cutoff (precision: see
+    renderer.networks.precision; None with force_fp32 False is the published fp16)."""
     infos = []
-    half = device.type == 'cuda' and not force_fp32
+    precision = network_precision(precision, force_fp32)
     for name, module in capture_points(G).items():
         if G.architecture == 'stylegan3':
             if name == 'input':
@@ -403,13 +494,14 @@ def describe_layers(G: torch.nn.Module, device: torch.device, force_fp32: bool) 
                 infos.append(LayerInfo(name, shape, 'float32', float(module.sampling_rate), float(module.bandwidth)))
                 continue
             shape = (1, module.out_channels, int(module.out_size[1]), int(module.out_size[0]))
-            dtype = 'float16' if half and module.use_fp16 else 'float32'
+            dtype = dtype_name(layer_dtype(precision, module.use_fp16, device, torch.float32, module.is_torgb))
             infos.append(LayerInfo(name, shape, dtype, float(module.out_sampling_rate), float(module.out_cutoff)))
         else:
             block = getattr(G.synthesis, name.split('.')[0])
             res = block.resolution
             channels = module.out_channels
-            dtype = 'float16' if half and block.use_fp16 and not name.endswith('torgb') else 'float32'
+            flagged = block.use_fp16 and not name.endswith('torgb')
+            dtype = dtype_name(layer_dtype(precision, flagged, device, torch.float32))
             infos.append(LayerInfo(name, (1, channels, res, res), dtype))
     return infos
 
@@ -435,12 +527,13 @@ def compute_ws(G: torch.nn.Module, args: RenderArgs) -> torch.Tensor:
     return ws
 
 
-def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,
-               captured: Optional[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs, captured: Optional[str],
+               precision: Optional[str] = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run synthesis once with the input transform; returns (image [1, C, H, W], {layer: output [C, H, W]}).
 
     captured: stages.ALL_LAYERS, one layer name, or None. Each layer reports progress before it runs
-    (a safe point to stop at)."""
+    (a safe point to stop at). precision: as Renderer.synthesis_precision resolved it (None: args.force_fp32
+    decides between fp32 and the published fp16)."""
     check_noise_mode(args.noise_mode)
     points = capture_points(G)
     matrix = views.content_transform(args)
@@ -455,5 +548,5 @@ def synthesize(G: torch.nn.Module, ws: torch.Tensor, args: RenderArgs,
             hook = module.register_forward_pre_hook(lambda *_, i=index: report('layers', i, len(points)))
             stack.callback(hook.remove)
         records = stack.enter_context(capture_layers(G, wanted))
-        img = G.synthesis(ws, noise_mode=args.noise_mode, force_fp32=args.force_fp32)
+        img = G.synthesis(ws, noise_mode=args.noise_mode, force_fp32=args.force_fp32, precision=precision)
     return img, {r.name: r.tensor[0] for r in records}

@@ -67,6 +67,7 @@ class RenderArgs:
     compare_network: Optional[str] = None       # Path or URL of B ('' = the demo network); None = compare off.
     compare_view: str = 'side'                  # 'side' (A | B), 'split' (A left of the split, B right), 'diff'.
     split_pos: float = 0.5                      # Split position, fraction of the width from the left.
+    compare_match: str = 'resize'               # Split and diff views, sizes differing: options.COMPARE_MATCHES.
     diff_gain: float = 1.0                      # The 'diff' view shows |A - B| * gain (0 = black).
     error_gain: float = 1.0                     # The equivariance error image shows |error| * gain.
     # Texture-sticking and equivariance diagnostics (shown instead of the plain view).
@@ -82,7 +83,9 @@ class RenderArgs:
     spectrum_plot: bool = False                 # Return the shown tensor's spectrum and radial profile.
     # Execution.
     device: str = 'auto'                        # 'auto' (CUDA -> MPS -> CPU), 'cpu', 'cuda' or 'mps'.
-    force_fp32: bool = False                    # Disable float16 layers on CUDA.
+    force_fp32: bool = False                    # Disable float16 layers on CUDA (precision fp32).
+    precision: str = 'fp16'                     # options.PRECISIONS: 'fp16' (float16 layers on CUDA as published,
+                                                # float32 elsewhere), 'bf16', 'fp32' or 'auto' (fastest >= 40 dB).
 
     def replace(self, **changes: Any) -> 'RenderArgs':
         return dataclasses.replace(self, **changes)
@@ -113,7 +116,7 @@ class RenderArgs:
 class LayerInfo:
     name: str                                   # Capture-point name, e.g. 'L3_52_512' or 'b64.conv0'.
     shape: tuple[int, ...]                      # [N, C, H, W] of the layer output.
-    dtype: str                                  # 'float32' or 'float16'.
+    dtype: str                                  # 'float32', 'float16' or 'bfloat16'.
     sampling_rate: Optional[float] = None       # Samples per image unit (StyleGAN3 layers).
     cutoff: Optional[float] = None              # Cutoff frequency in cycles per image unit (StyleGAN3).
 
@@ -131,6 +134,7 @@ class NetworkDescription:
     w_dim: int
     num_ws: int
     has_input_transform: bool                   # StyleGAN3: it can be translated and rotated at the input.
+    ws_layers: tuple[str, ...] = ()             # Per ws index: the layers it drives ('' = none).
 
     def summary(self) -> str:
         """'stylegan3, 256 px, 16 ws'."""
@@ -150,6 +154,7 @@ class NetworkResult:
     notes: list[str] = field(default_factory=list)          # Things the user should know about this network.
     timings: dict[str, float] = field(default_factory=dict)  # Milliseconds per stage (cached ones too).
     cached: list[str] = field(default_factory=list)         # Stages that came from the cache, by timing name.
+    precision: str = 'fp32'                     # What rendered the image: 'fp32', 'bf16' or 'fp16' (diagnostics: fp32).
 
 
 @dataclass
@@ -164,6 +169,8 @@ class RenderResult:
     b: Optional[NetworkResult] = None           # Network B in compare mode.
     device: str = ''                            # Device that rendered, e.g. 'cpu' or 'cuda:0'.
     device_note: Optional[str] = None           # e.g. 'cuda is not available here; rendering on cpu'.
+    panels: list[tuple[str, int, int, int, int]] = field(default_factory=list)  # Compare mode: (label, x0, y0,
+                                                # x1, y1) of A, B (or |A - B|) in image pixels, for labels.
     impls: dict[str, str] = field(default_factory=dict)     # Op name -> 'cuda' or 'ref'.
     ws: Optional[np.ndarray] = None             # float32 [num_ws, w_dim] of A actually used (for saving).
     notes: list[str] = field(default_factory=list)           # Things the user should know (not errors).

@@ -50,7 +50,7 @@ def transform_of(args: RenderArgs) -> tuple:
 def synthesis_key(source: str, args: RenderArgs, captured: Optional[str]) -> tuple:
     """captured: ALL_LAYERS, the one layer kept, or None (the image only)."""
     return ('synthesis', ws_key(source, args), transform_of(args), args.untransform, args.noise_mode,
-            args.noise_seed, args.force_fp32, captured)
+            args.noise_seed, args.force_fp32, args.precision, captured)
 
 
 def reference_key(source: str, args: RenderArgs) -> tuple:

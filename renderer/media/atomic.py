@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from typing import Iterator, Sequence, Union
 
@@ -30,14 +31,18 @@ class PendingFile:
 
     def __init__(self, path: Union[str, os.PathLike], make_dirs: bool = True):
         self.path = os.fspath(path)
-        target = os.path.realpath(self.path)
         self.done = False
-        self.in_place = os.path.exists(target) and not os.path.isfile(target)
-        if os.path.isdir(target):
+        try:
+            mode = os.stat(self.path).st_mode   # Follows links, also /proc/self/fd/N to a pipe.
+        except OSError:
+            mode = None
+        if mode is not None and stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, 'is a folder, not a file', self.path)
-        if self.in_place:
-            self.tmp = target
+        self.in_place = mode is not None and not stat.S_ISREG(mode)
+        if self.in_place:              # Written through the name given: a device, FIFO or stream.
+            self.tmp = self.path
             return
+        target = os.path.realpath(self.path)
         folder = os.path.dirname(target)
         stem, ext = os.path.splitext(os.path.basename(target))
         try:

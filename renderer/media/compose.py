@@ -57,12 +57,31 @@ def side_by_side(images: Sequence[torch.Tensor], gap: int = 4, vertical: bool = 
     return out.transpose(1, 2) if vertical else out
 
 
-def split_view(a: torch.Tensor, b: torch.Tensor, split_pos: float) -> torch.Tensor:
-    """A left of column round(split_pos * W), B right of it (B resized to A), with a 1-px white line."""
+def centre_on(view: torch.Tensor, height: int, width: int, fill: float = GAP_VALUE) -> torch.Tensor:
+    """[C, h, w] at its own pixels in the middle of a [C, height, width] canvas of `fill` (cropped if larger)."""
+    out = torch.full([view.shape[0], height, width], float(fill), dtype=torch.float32, device=view.device)
+    h, w = min(view.shape[1], height), min(view.shape[2], width)
+    sy, sx = (view.shape[1] - h) // 2, (view.shape[2] - w) // 2      # Crop from the middle of the view,
+    oy, ox = (height - h) // 2, (width - w) // 2                      # and place it in the middle of the canvas.
+    out[:, oy:oy + h, ox:ox + w] = view[:, sy:sy + h, sx:sx + w].float()
+    return out
+
+
+def match_size(view: torch.Tensor, height: int, width: int, how: str = 'resize') -> torch.Tensor:
+    """view [C, h, w] on a [C, height, width] grid: 'resize' (bilinear, antialiased) or 'pad' (centre_on)."""
+    if how == 'resize':
+        return resize_like(view, height, width)
+    if how == 'pad':
+        return centre_on(view, height, width)
+    raise RequestError(f"size matching must be 'resize' or 'pad', got {how!r}")
+
+
+def split_view(a: torch.Tensor, b: torch.Tensor, split_pos: float, match: str = 'resize') -> torch.Tensor:
+    """A left of column round(split_pos * W), B right of it (B matched to A's size), with a 1-px white line."""
     if not 0 <= split_pos <= 1:
         raise RequestError(f'split position must lie in [0, 1], got {split_pos}')
     a, b = as_rgb(a.float()), as_rgb(b.float())
-    b = resize_like(b, a.shape[1], a.shape[2])
+    b = match_size(b, a.shape[1], a.shape[2], match)
     column = round(split_pos * a.shape[2])
     out = torch.cat([a[:, :, :column], b[:, :, column:]], dim=2)
     if 0 < column < a.shape[2]:
@@ -70,12 +89,12 @@ def split_view(a: torch.Tensor, b: torch.Tensor, split_pos: float) -> torch.Tens
     return out
 
 
-def difference_view(a: torch.Tensor, b: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """|A - B| * gain shown from black (equal) to white (differ by 2 / gain); B resized to A."""
+def difference_view(a: torch.Tensor, b: torch.Tensor, gain: float = 1.0, match: str = 'resize') -> torch.Tensor:
+    """|A - B| * gain shown from black (equal) to white (differ by 2 / gain); B matched to A's size."""
     if not gain >= 0:
         raise RequestError(f'difference gain must be >= 0, got {gain}')
     a, b = as_rgb(a.float()), as_rgb(b.float())
-    b = resize_like(b, a.shape[1], a.shape[2])
+    b = match_size(b, a.shape[1], a.shape[2], match)
     return ((a - b).abs() * gain - 1).clamp(-1, 1)
 
 

@@ -70,10 +70,8 @@ class CaptureWidget:
         self.viz.record('capture_window')
         self._record_controls()
         self._load_controls()
-        if self.message:
-            layout.dim_text(self.message)
-        if self.error:
-            layout.error_text(self.error)
+        layout.status_line(self.error or self.message, error=bool(self.error))
+        self.viz.record('capture_status')
 
     def _record_controls(self) -> None:
         recorder = self.viz.recorder
@@ -97,10 +95,7 @@ class CaptureWidget:
             imgui.same_line()
             total = f'/{recorder.target_frames}' if recorder.target_frames else ''
             imgui.text(f'{recorder.num_frames}{total} frames')
-        elif recorder.message:
-            layout.dim_text(recorder.message)
-        if recorder.error:
-            layout.error_text(recorder.error)
+        layout.status_line(recorder.error or ('' if recorder.active else recorder.message), error=bool(recorder.error))
 
     def start_recording(self) -> Optional[str]:
         """Start recording to the next free `recording-NNNNN.mp4`; returns its path (None on error)."""

@@ -44,6 +44,11 @@ class EquivarianceWidget:
         _, state.animate_translate = imgui.checkbox('Animate translate', state.animate_translate)
         imgui.same_line()
         _, state.animate_rotate = imgui.checkbox('Animate rotate', state.animate_rotate)
+        _, state.translate_speed = layout.labelled_slider('Move speed', state.translate_speed, -1.0, 1.0,
+                                                          '%.3f widths/s')
+        self.viz.record('translate_speed')
+        _, state.rotate_speed = layout.labelled_slider('Turn speed', state.rotate_speed, -90.0, 90.0, '%.1f deg/s')
+        self.viz.record('rotate_speed')
         changed = any(getattr(state, k) != v for k, v in _IDENTITY.items())
         if layout.reset_button(enabled=changed):
             for key, value in _IDENTITY.items():
@@ -83,9 +88,9 @@ class EquivarianceWidget:
         """Move the transform while animating (called once per frame)."""
         state = self.viz.state
         if state.animate_translate:
-            state.translate = (state.translate[0] + state.transform_speed * dt_s, state.translate[1])
+            state.translate = (state.translate[0] + state.translate_speed * dt_s, state.translate[1])
         if state.animate_rotate:
-            state.rotate = (state.rotate + 36.0 * state.transform_speed * dt_s) % 360.0
+            state.rotate = (state.rotate + state.rotate_speed * dt_s) % 360.0
 
 
 def format_db(value: float) -> str:

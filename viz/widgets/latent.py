@@ -42,10 +42,9 @@ class LatentWidget:
         if changed:
             if value.is_integer() and 0 <= value <= MAX_SEED:
                 state.seed, self.seed_error = value, ''
-            else:
+            else:   # Shown above the image (viz.notice), so that nothing in the pane moves.
                 self.seed_error = f'Seeds are whole numbers from 0 to {MAX_SEED}; {value:.0f} is not one.'
-        if self.seed_error:
-            layout.error_text(self.seed_error)
+            self.viz.notice = self.seed_error
 
     def _seed_drag(self, state) -> None:
         """Drag to move the seed continuously. The field drags a per-frame offset and shows the seed itself,

@@ -21,6 +21,7 @@ class LayersWidget:
         self._table()
         self._channels()
         self._fft()
+        self._stats()
 
     def _table(self) -> None:
         result, state = self.viz.result, self.viz.state
@@ -81,7 +82,6 @@ class LayersWidget:
             imgui.same_line()
             _, state.normalize = imgui.checkbox('Normalize', state.normalize)
             _, state.gain_db = layout.labelled_slider('Gain dB', state.gain_db, -40.0, 40.0, '%.1f')
-        self._stats()
 
     def _stats(self) -> None:
         """Statistics of the shown tensor: all of it, then each shown channel (as rendered, before display scaling)."""

@@ -95,20 +95,26 @@ class NetworkWidget:
     def _status(self) -> None:
         result = self.viz.result
         network = result.a.network if result is not None else None
-        if network is not None:
-            layout.dim_text(network.label)  # 'untrained demo network' for the built-in one.
-        else:
-            layout.dim_text(self.viz.state.network or 'built-in demo network')
+        # 'untrained demo network' for the built-in one; one line, cut at the edge (hover shows all of it).
+        layout.status_line(network.label if network is not None else self.viz.state.network or 'built-in demo network')
+        # One row, as tall as a row of buttons, whatever it holds: nothing below moves when a load fails.
+        # The whole message is shown above the image.
         if self.viz.load_error:
-            layout.error_text(self.viz.load_error)
+            with layout.text_color(layout.ERROR_RGBA):
+                imgui.align_text_to_frame_padding()
+                imgui.text('Not loaded.')
+            imgui.same_line()
             if layout.small_button('Retry'):
                 self.viz.retry_network()
             imgui.same_line()
             if imgui.button('Built-in demo'):
                 self.open('')
             self.viz.record('network_demo')
-        elif network is not None:
-            layout.dim_text(network.summary())
+        else:
+            with layout.text_color(layout.DIM_RGBA):
+                imgui.align_text_to_frame_padding()
+                imgui.text(network.summary() if network is not None else 'loading...')
+        self.viz.record('network_status')
 
     def open(self, source: str) -> None:
         self.chooser.open(source)

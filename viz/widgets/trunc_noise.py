@@ -34,7 +34,13 @@ class TruncNoiseWidget:
         if changed:
             state.truncation_cutoff = 8 if on else None
         if state.truncation_cutoff is not None:
+            result = self.viz.result
+            num_ws = result.a.network.num_ws if result is not None and result.a.network is not None else None
             imgui.same_line(layout.em(layout.LABEL_WIDTH_EM))
             with layout.item_width(layout.value_width()):
                 _, cutoff = imgui.input_int('##cutoff', state.truncation_cutoff)
-            state.truncation_cutoff = max(cutoff, 0)
+            self.viz.record('trunc_cutoff')
+            state.truncation_cutoff = min(max(cutoff, 0), num_ws) if num_ws is not None else max(cutoff, 0)
+            if num_ws is not None:
+                layout.dim_text(f'truncate ws 0-{state.truncation_cutoff - 1} of {num_ws}'
+                                if state.truncation_cutoff else 'cutoff 0: no ws truncated')
