@@ -3,6 +3,7 @@ Visualizer with mouse and keyboard input injected through ImGui's io (re-sent ev
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator, Optional
 
@@ -128,3 +129,32 @@ def red_pixel_count(pixels: np.ndarray, region: Optional[tuple[slice, slice]] = 
     """Pixels drawn in the error colour (clearly red, not grey)."""
     p = pixels.astype(int) if region is None else pixels[region].astype(int)
     return int(((p[..., 0] > 180) & (p[..., 1] < 140) & (p[..., 2] < 140)).sum())
+
+
+def open_visualizer(capture_dir: str, network: str, **kwargs):
+    """A synchronous Visualizer on the CPU with `network` opened through its network box; returns its Driver."""
+    from viz.app import Visualizer
+    viz = Visualizer(sync=True, device='cpu', capture_dir=capture_dir, vsync=False, wait_when_idle=False, **kwargs)
+    driver = Driver(viz)
+    try:
+        driver.settle()
+        driver.click('network_box')
+        driver.type_text(network)
+        driver.click('network_open')
+        driver.settle()
+    except BaseException:
+        viz.close()
+        raise
+    return driver
+
+
+@contextlib.contextmanager
+def section(driver: Driver, title: str) -> Iterator[None]:
+    """Toggle a section of the control pane for the block (open a closed one), and toggle it back."""
+    driver.click(f'header:{title}')
+    driver.frames(1)
+    try:
+        yield
+    finally:
+        driver.click(f'header:{title}')
+        driver.frames(1)

@@ -4,13 +4,12 @@ clear refusals."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from gui_harness import Driver
+from gui_harness import open_visualizer, section
 from net_helpers import make_generator
 from pickle_fixtures import write_published
 
@@ -28,31 +27,11 @@ def networks(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def driver(xvfb_display, tmp_path_factory, networks):
-    from viz.app import Visualizer
-    viz = Visualizer(sync=True, device='cpu', capture_dir=str(tmp_path_factory.mktemp('captures')), vsync=False,
-                     wait_when_idle=False)
-    drv = Driver(viz)
+    drv = open_visualizer(str(tmp_path_factory.mktemp('captures')), networks['a'])
     try:
-        drv.settle()
-        drv.click('network_box')
-        drv.type_text(networks['a'])
-        drv.click('network_open')
-        drv.settle()
         yield drv
     finally:
-        viz.close()
-
-
-@contextlib.contextmanager
-def section(driver, title: str):
-    """Open a collapsed section of the control pane for the block, and close it again."""
-    driver.click(f'header:{title}')
-    driver.frames(1)
-    try:
-        yield
-    finally:
-        driver.click(f'header:{title}')
-        driver.frames(1)
+        drv.viz.close()
 
 
 def id_conflicts(driver) -> int:

@@ -178,8 +178,8 @@ def _megabytes(n: float) -> str:
     return f'{n / 2 ** 20:.1f}'
 
 
-class _RecordingHTTP(http.client.HTTPConnection):
-    """An HTTP connection that tells its transfer its socket (so a waiting thread can close it)."""
+class _RecordsSocket:
+    """Mixed into an HTTP(S) connection: it tells its transfer its socket (so a waiting thread can close it)."""
 
     def __init__(self, transfer: '_Transfer', *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -190,14 +190,12 @@ class _RecordingHTTP(http.client.HTTPConnection):
         self._transfer.add_socket(self.sock)
 
 
-class _RecordingHTTPS(http.client.HTTPSConnection):
-    def __init__(self, transfer: '_Transfer', *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._transfer = transfer
+class _RecordingHTTP(_RecordsSocket, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self._transfer.add_socket(self.sock)
+
+class _RecordingHTTPS(_RecordsSocket, http.client.HTTPSConnection):
+    pass
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
