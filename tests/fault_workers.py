@@ -18,11 +18,13 @@ def dies_mid_message(requests: Connection, results: Connection, prefix: str) -> 
 
 
 HANG_PREFIX = 'hang://'
+SLOW_PREFIX = 'slow://'    # slow://S takes S seconds (no safe points), then answers.
 
 
 def hangs_without_safe_points(requests: Connection, results: Connection, prefix: str) -> None:
     """The real worker protocol, but a network named hang://... blocks forever inside one stage (as a call
-    into C that never returns would), never looking at cancellation; other requests get a small image."""
+    into C that never returns would), never looking at cancellation; slow://S takes S seconds; other requests
+    get a small image at once."""
     import threading
     import time
 
@@ -36,6 +38,9 @@ def hangs_without_safe_points(requests: Connection, results: Connection, prefix:
     threading.Thread(target=process._heartbeat, args=(inbox, outbox, lambda: needed), daemon=True).start()  # noqa: SLF001
     while (request := inbox.next_request()) is not None:
         request_id, args = request
+        if inbox.was_cancelled(request_id):
+            outbox.result(RenderResult(request_id=request_id, args=args, cancelled=True))
+            continue
         control = RenderControl()
         outbox.started(request_id)
         if args.network.startswith(HANG_PREFIX):
@@ -43,4 +48,6 @@ def hangs_without_safe_points(requests: Connection, results: Connection, prefix:
                 inbox.running = (request_id, control)
                 while True:
                     time.sleep(3600)
+        if args.network.startswith(SLOW_PREFIX):
+            time.sleep(float(args.network[len(SLOW_PREFIX):]))
         outbox.result(RenderResult(request_id=request_id, args=args, image=np.full((4, 4, 3), 7, np.uint8)))

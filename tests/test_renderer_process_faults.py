@@ -208,9 +208,26 @@ def test_a_worker_stuck_without_safe_points_is_replaced_when_not_needed():
         assert any(r.error_kind == ERROR_CRASH and 'did not respond' in r.error for r in results)
         assert renderer.restarts == 1 and results[-1].args.network == 'fine'
         renderer.set_args(RenderArgs(network=fault_workers.HANG_PREFIX + 'b'))
-        poll(renderer, lambda _: renderer._running_id == 3)
+        stuck_id = renderer._sent_id
+        poll(renderer, lambda _: renderer._running_id == stuck_id)
         renderer.cancel()
         results = poll(renderer, lambda rs: any(r.cancelled for r in rs), timeout_s=60)
         assert renderer.restarts == 2 and results[-1].cancelled and not renderer.is_busy   # replaced, as cancelled
+    finally:
+        renderer.close()
+
+
+def test_a_request_cancelled_before_it_starts_is_answered():
+    """Cancel while the worker is still busy with an older request: the newer one is never rendered, and the
+    GUI gets a cancelled answer instead of waiting for ever."""
+    renderer = AsyncRenderer(stop_deadline_s=30.0, worker_main=fault_workers.hangs_without_safe_points)
+    try:
+        renderer.set_args(RenderArgs(network=fault_workers.SLOW_PREFIX + '2'))
+        poll(renderer, lambda _: renderer._running_id == 1)
+        renderer.set_args(RenderArgs(network='fine'))          # waits behind the slow one,
+        renderer.cancel()                                      # and is cancelled before it starts
+        results = poll(renderer, lambda _: not renderer.is_busy, timeout_s=60)
+        assert results and results[-1].cancelled and results[-1].args.network == 'fine'
+        assert renderer.restarts == 0
     finally:
         renderer.close()

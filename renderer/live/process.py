@@ -161,10 +161,10 @@ class _Inbox:
                 return
 
     def next_request(self) -> Optional[tuple[int, RenderArgs]]:
-        """Wait for a request newer than the last one taken (None: shut down)."""
+        """Wait for a request newer than the last one taken (None: shut down). It may have been cancelled
+        before it started (see was_cancelled): the GUI still waits for its answer."""
         with self._cond:
-            while not self._closed and (self._latest is None or self._latest[0] <= max(self._taken,
-                                                                                        self._cancelled)):
+            while not self._closed and (self._latest is None or self._latest[0] <= self._taken):
                 self._cond.wait()
             if self._closed:
                 return None
@@ -245,6 +245,9 @@ def _worker_main(requests: Connection, results: Connection, prefix: str) -> None
         if request is None:
             break
         request_id, args = request
+        if inbox.was_cancelled(request_id):    # Cancelled before it started: say so, render nothing.
+            outbox.result(RenderResult(request_id=request_id, args=args, cancelled=True))
+            continue
         control = RenderControl(
             is_needed=lambda key, rid=request_id: inbox.is_needed(rid, key, renderer.needed_keys),
             on_progress=lambda progress, rid=request_id: outbox.progress(rid, progress),
