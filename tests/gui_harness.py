@@ -158,3 +158,26 @@ def section(driver: Driver, title: str) -> Iterator[None]:
     finally:
         driver.click(f'header:{title}')
         driver.frames(1)
+
+
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test-artifacts')
+
+
+@pytest.fixture(scope='module', name='networks')
+def compare_networks(tmp_path_factory) -> dict[str, str]:
+    """Published-format files of a 64 px StyleGAN3-T ('a') and a 32 px StyleGAN2 ('b'), per test module."""
+    from net_helpers import make_generator
+    from pickle_fixtures import write_published
+    root = tmp_path_factory.mktemp('nets')
+    return dict(a=str(write_published(root / 'sg3t.pkl', make_generator('stylegan3-t', 64, seed=5))),
+                b=str(write_published(root / 'sg2.pkl', make_generator('stylegan2', 32, seed=6))))
+
+
+@pytest.fixture(scope='module', name='driver')
+def compare_driver(xvfb_display, tmp_path_factory, networks) -> Iterator[Driver]:
+    """A visualizer with network 'a' open, for the whole test module."""
+    drv = open_visualizer(str(tmp_path_factory.mktemp('captures')), networks['a'])
+    try:
+        yield drv
+    finally:
+        drv.viz.close()

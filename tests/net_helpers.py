@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from renderer.networks import stylegan2, stylegan3
@@ -44,3 +45,13 @@ def rotation_matrix(angle: float) -> torch.Tensor:
 
 def translation_matrix(tx: float, ty: float) -> torch.Tensor:
     return torch.tensor([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=torch.float32)
+
+
+@pytest.fixture(scope='module', autouse=True, name='one_thread')
+def one_intra_op_thread():
+    """One intra-op thread for a test module (import this fixture to use it): on a busy 2-core machine two
+    spinning threads make tiny renders many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -140,22 +140,43 @@ class RawPickle:
     def get(self, index: int) -> 'RawPickle':
         return self.op(b'j' + struct.pack('<I', index))
 
+    def value(self, v: Any) -> 'RawPickle':
+        """The opcodes of a plain value (None, bool, int, str, bytes, tuple, list, dict) or a fragment (callable)."""
+        if v is None:
+            return self.op(b'N')
+        if isinstance(v, bool):
+            return self.op(b'\x88' if v else b'\x89')
+        if isinstance(v, int):
+            return self.int(v)
+        if isinstance(v, str):
+            return self.str(v)
+        if isinstance(v, bytes):
+            return self.bytes(v)
+        if isinstance(v, tuple):
+            self.op(b'(')
+            for x in v:
+                self.value(x)
+            return self.op(b't')
+        if isinstance(v, list):
+            self.op(b'](')
+            for x in v:
+                self.value(x)
+            return self.op(b'e')
+        if isinstance(v, dict):
+            self.op(b'}(')
+            for k, x in v.items():
+                self.value(k).value(x)
+            return self.op(b'u')
+        if callable(v):
+            v(self)
+            return self
+        raise TypeError(type(v))
+
     def call(self, module: str, name: str, *args: Any) -> 'RawPickle':
-        """module.name(*args) by REDUCE; args are ints, strs, bytes, None or RawPickle fragments (callables)."""
+        """module.name(*args) by REDUCE; args are plain values or RawPickle fragments (see `value`)."""
         self.glob(module, name).op(b'(')
         for arg in args:
-            if callable(arg):
-                arg(self)
-            elif arg is None:
-                self.op(b'N')
-            elif isinstance(arg, bool):
-                self.op(b'\x88' if arg else b'\x89')
-            elif isinstance(arg, int):
-                self.int(arg)
-            elif isinstance(arg, str):
-                self.str(arg)
-            else:
-                self.bytes(arg)
+            self.value(arg)
         return self.op(b'tR')
 
     def data(self) -> bytes:

@@ -8,30 +8,10 @@ import os
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from gui_harness import open_visualizer, section
-from net_helpers import make_generator
-from pickle_fixtures import write_published
+from gui_harness import ARTIFACTS, compare_driver, compare_networks, section  # noqa: F401 (fixtures)
 
 from renderer.live.render import Renderer
 from renderer.live.render_args import RenderArgs
-
-ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'test-artifacts')
-
-
-@pytest.fixture(scope='module')
-def networks(tmp_path_factory):
-    root = tmp_path_factory.mktemp('nets')
-    return dict(a=str(write_published(root / 'sg3t.pkl', make_generator('stylegan3-t', 64, seed=5))),
-                b=str(write_published(root / 'sg2.pkl', make_generator('stylegan2', 32, seed=6))))
-
-
-@pytest.fixture(scope='module')
-def driver(xvfb_display, tmp_path_factory, networks):
-    drv = open_visualizer(str(tmp_path_factory.mktemp('captures')), networks['a'])
-    try:
-        yield drv
-    finally:
-        drv.viz.close()
 
 
 def alone(**kwargs) -> np.ndarray:

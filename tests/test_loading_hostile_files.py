@@ -85,44 +85,10 @@ class Maker:
 # ----------------------------------------------------------------------------------------------
 # Raw pickle pieces.
 
-def value(p: RawPickle, v: object) -> None:
-    """Append the opcodes of a plain value (None, bool, int, str, bytes, tuple, list, dict)."""
-    if v is None:
-        p.op(b'N')
-    elif isinstance(v, bool):
-        p.op(b'\x88' if v else b'\x89')
-    elif isinstance(v, int):
-        p.int(v)
-    elif isinstance(v, str):
-        p.str(v)
-    elif isinstance(v, bytes):
-        p.bytes(v)
-    elif isinstance(v, tuple):
-        p.op(MARK)
-        for x in v:
-            value(p, x)
-        p.op(TUPLE)
-    elif isinstance(v, list):
-        p.op(EMPTY_LIST + MARK)
-        for x in v:
-            value(p, x)
-        p.op(b'e')
-    elif isinstance(v, dict):
-        p.op(EMPTY_DICT + MARK)
-        for k, x in v.items():
-            value(p, k)
-            value(p, x)
-        p.op(b'u')
-    elif callable(v):
-        v(p)
-    else:
-        raise TypeError(type(v))
-
-
 def np_dtype(name: str, state: tuple = (3, '<', None, None, None, -1, -1, 0)) -> Callable[[RawPickle], None]:
     def emit(p: RawPickle) -> None:
         p.call('numpy', 'dtype', name, False, True)
-        value(p, state)
+        p.value(state)
         p.op(BUILD)
     return emit
 
@@ -132,9 +98,9 @@ def np_array(shape: tuple, dtype: Callable[[RawPickle], None], data: object,
     """numpy's own form: _reconstruct(ndarray, (0,), b'b'), then BUILD with (1, shape, dtype, fortran, data)."""
     def emit(p: RawPickle) -> None:
         p.glob(f'{package}.multiarray', '_reconstruct').op(MARK).glob('numpy', 'ndarray')
-        value(p, (0,))
+        p.value((0,))
         p.bytes(b'b').op(TUPLE + REDUCE)
-        value(p, (1, shape, dtype, False, data))
+        p.value((1, shape, dtype, False, data))
         p.op(BUILD)
     return emit
 
@@ -167,7 +133,7 @@ def tensor_over(payload: bytes, size: tuple, stride: tuple) -> Callable[[RawPick
         p.glob('torch._utils', '_rebuild_tensor_v2').op(MARK)
         p.call('torch.storage', '_load_from_bytes', payload)
         for v in (0, size, stride, False):
-            value(p, v)
+            p.value(v)
         p.call('collections', 'OrderedDict')
         p.op(TUPLE + REDUCE)
     return emit
@@ -183,11 +149,11 @@ def native_zip(name: str, m: Maker, numel: int, record: tuple) -> pathlib.Path:
         q.glob('torch._utils', '_rebuild_tensor_v2').op(MARK + MARK).str('storage').glob('torch', 'FloatStorage')
         q.str('0').str('cpu').int(numel).op(TUPLE + b'Q')
         for v in (0, (numel,), (1,), False):
-            value(q, v)
+            q.value(v)
         q.call('collections', 'OrderedDict')
         q.op(TUPLE + REDUCE)
 
-    value(p, {**fields, 'state_dict': {'w': tensor}})
+    p.value({**fields, 'state_dict': {'w': tensor}})
     return pf.write_zip(m.path(name), [pf.zip_entry('archive/data.pkl', p.data()),
                                       pf.zip_entry('archive/byteorder', b'little'), record])
 
@@ -231,7 +197,7 @@ def _(m: Maker) -> pathlib.Path:
 def _(m: Maker) -> pathlib.Path:
     def twice(p: RawPickle) -> None:
         np_dtype('i8')(p)
-        value(p, (3, '|', None, ('x',), {'x': (np_dtype('f8'), 0)}, 8, 1, 16))
+        p.value((3, '|', None, ('x',), {'x': (np_dtype('f8'), 0)}, 8, 1, 16))
         p.op(BUILD)
     return m.raw('dtype-twice.pkl', entry(twice))
 
@@ -315,7 +281,7 @@ def _(m: Maker) -> pathlib.Path:
 
     def reconstruct(p: RawPickle) -> None:
         p.glob('numpy.core.multiarray', '_reconstruct').op(MARK).glob('numpy', 'ndarray')
-        value(p, (1 << 20,))
+        p.value((1 << 20,))
         sub(p)
         p.op(TUPLE + REDUCE)
     return m.raw('subarray.pkl', entry(reconstruct))
@@ -325,7 +291,7 @@ def _(m: Maker) -> pathlib.Path:
 def _(m: Maker) -> pathlib.Path:
     def reconstruct(p: RawPickle) -> None:
         p.glob('numpy.core.multiarray', '_reconstruct').op(MARK).glob('numpy', 'ndarray')
-        value(p, (1 << 28,))
+        p.value((1 << 28,))
         p.bytes(b'd').op(TUPLE + REDUCE)
     return m.raw('reconstruct-size.pkl', entry(reconstruct))
 
@@ -335,7 +301,7 @@ def _(m: Maker) -> pathlib.Path:
     def frombuffer(p: RawPickle) -> None:
         p.glob('numpy._core.numeric', '_frombuffer').op(MARK).bytes(b'\0' * 8)
         np_dtype('f8')(p)
-        value(p, (1 << 40,))
+        p.value((1 << 40,))
         p.str('C').op(TUPLE + REDUCE)
     return m.raw('frombuffer.pkl', entry(frombuffer, protocol=4))
 
@@ -399,7 +365,7 @@ def _(m: Maker) -> pathlib.Path:
     for _ in range(3000):
         p.glob('torch._utils', '_rebuild_tensor_v2').op(MARK).get(0)
         for v in (0, (1 << 18,), (1,), False, None):
-            value(p, v)
+            p.value(v)
         p.op(TUPLE + REDUCE)
     return m.raw('views.pkl', p.op(b'e').data())
 
@@ -618,7 +584,7 @@ def _(m: Maker) -> pathlib.Path:
 @case('pt-import-module', 'import_module')
 def _(m: Maker) -> pathlib.Path:
     p = RawPickle(2)
-    value(p, {'format': 'alias-free-viz-network', 'version': 1,
+    p.value({'format': 'alias-free-viz-network', 'version': 1,
               'state_dict': lambda q: q.call('importlib', 'import_module', SENTINEL_MODULE)})
     return pf.write_zip(m.path('import.pt'), [pf.zip_entry('archive/data.pkl', p.data())])
 
@@ -626,7 +592,7 @@ def _(m: Maker) -> pathlib.Path:
 @case('build-on-an-allowed-global', 'BUILD instruction')
 def _(m: Maker) -> pathlib.Path:
     p = RawPickle(2).glob('collections', 'OrderedDict')
-    value(p, {'__reduce__': 1})
+    p.value({'__reduce__': 1})
     return m.raw('build-global.pkl', p.op(BUILD).data())
 
 

@@ -9,7 +9,7 @@ import math
 
 import pytest
 import torch
-from net_helpers import make_generator, psnr
+from net_helpers import make_generator, one_intra_op_thread, psnr  # noqa: F401 (a fixture)
 
 from renderer.commands import equivariance
 from renderer.errors import RequestError
@@ -24,15 +24,6 @@ from renderer.signal.filters import design_lowpass_filter
 
 ARCHS = ('stylegan3-t', 'stylegan3-r', 'stylegan2')
 needs_bf16 = pytest.mark.skipif(not cpu_supports_bf16(), reason='oneDNN has no bfloat16 on this CPU')
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: two spinning threads on a busy machine make tiny renders many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from net_helpers import psnr
+from net_helpers import one_intra_op_thread, psnr  # noqa: F401 (a fixture)
 from pickle_fixtures import small_generator, write_published
 
 from renderer.commands import video as video_command
@@ -27,15 +27,6 @@ from renderer.networks.capture import capture_layers
 from renderer.signal.transforms import image_transform
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy machine two spinning threads make these tiny renders up to 20x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')
